@@ -4,6 +4,24 @@
 use crate::logfile::{parse_size, LogConfig, DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE};
 use std::path::PathBuf;
 
+/// Which OCI runtime creates the container: berth-runtime linked into the shim (no exec
+/// between the shim and the container init), or a runc-compatible binary (runc, crun,
+/// berth-runc) that the shim runs as a command. On the command line: `--runtime builtin` or
+/// `--runtime /abs/path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    Builtin,
+    External(PathBuf),
+}
+
+impl From<PathBuf> for RuntimeChoice {
+    fn from(binary: PathBuf) -> RuntimeChoice {
+        RuntimeChoice::External(binary)
+    }
+}
+
+const BUILTIN: &str = "builtin";
+
 /// Everything a shim needs to run one container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShimConfig {
@@ -15,9 +33,10 @@ pub struct ShimConfig {
     pub state_dir: PathBuf,
     /// The protocol socket; must be inside a 0700 directory. Default `<state_dir>/shim.sock`.
     pub socket: PathBuf,
-    /// The OCI runtime binary (runc, crun).
-    pub runtime: PathBuf,
-    /// The runtime's `--root`; `None` for its default.
+    /// The OCI runtime.
+    pub runtime: RuntimeChoice,
+    /// The runtime's state root (`--root`); `None` for its default (for the built-in runtime,
+    /// `<state_dir>/runtime`).
     pub runtime_root: Option<PathBuf>,
     /// The json-file log; `None` disables logging (Docker's `--log-driver none`).
     pub log: Option<LogConfig>,
@@ -47,14 +66,19 @@ pub enum ConfigError {
 impl ShimConfig {
     /// A configuration with the defaults: socket in the state dir, bounded log at
     /// `<state_dir>/container.log`, no stdin, root and our own uid may connect.
-    pub fn new(id: &str, bundle: PathBuf, state_dir: PathBuf, runtime: PathBuf) -> ShimConfig {
+    pub fn new(
+        id: &str,
+        bundle: PathBuf,
+        state_dir: PathBuf,
+        runtime: impl Into<RuntimeChoice>,
+    ) -> ShimConfig {
         ShimConfig {
             id: id.to_string(),
             socket: state_dir.join("shim.sock"),
             log: Some(LogConfig::new(state_dir.join("container.log"))),
             bundle,
             state_dir,
-            runtime,
+            runtime: runtime.into(),
             runtime_root: None,
             stdin: false,
             daemon_uid: rustix::process::geteuid().as_raw(),
@@ -72,7 +96,10 @@ impl ShimConfig {
         push("--bundle", self.bundle.clone().into());
         push("--state-dir", self.state_dir.clone().into());
         push("--socket", self.socket.clone().into());
-        push("--runtime", self.runtime.clone().into());
+        match &self.runtime {
+            RuntimeChoice::Builtin => push("--runtime", BUILTIN.into()),
+            RuntimeChoice::External(binary) => push("--runtime", binary.clone().into()),
+        }
         if let Some(root) = &self.runtime_root {
             push("--runtime-root", root.clone().into());
         }
@@ -115,7 +142,14 @@ impl ShimConfig {
                 "--bundle" => bundle = Some(PathBuf::from(value()?)),
                 "--state-dir" => state = Some(PathBuf::from(value()?)),
                 "--socket" => socket = Some(PathBuf::from(value()?)),
-                "--runtime" => runtime = Some(PathBuf::from(value()?)),
+                "--runtime" => {
+                    let value = value()?;
+                    runtime = Some(if value == BUILTIN {
+                        RuntimeChoice::Builtin
+                    } else {
+                        RuntimeChoice::External(PathBuf::from(value))
+                    })
+                }
                 "--runtime-root" => runtime_root = Some(PathBuf::from(value()?)),
                 "--log-path" => log_path = Some(PathBuf::from(value()?)),
                 "--log-max-size" => {
@@ -184,12 +218,19 @@ mod tests {
 
     #[test]
     fn arguments_round_trip() {
-        let mut c = ShimConfig::new("c1", "/b".into(), "/run/s".into(), "/usr/sbin/runc".into());
+        let mut c = ShimConfig::new(
+            "c1",
+            "/b".into(),
+            "/run/s".into(),
+            PathBuf::from("/usr/sbin/runc"),
+        );
         c.runtime_root = Some("/tmp/r".into());
         c.stdin = true;
         c.daemon_uid = 7;
         assert_eq!(ShimConfig::parse(c.to_args()).unwrap(), c);
         c.log = None;
+        assert_eq!(ShimConfig::parse(c.to_args()).unwrap(), c);
+        c.runtime = RuntimeChoice::Builtin;
         assert_eq!(ShimConfig::parse(c.to_args()).unwrap(), c);
         let mut rel = c.clone();
         rel.bundle = "bundle".into();

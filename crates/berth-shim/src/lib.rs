@@ -6,7 +6,8 @@
 //! - [`spawn`]: how berthd starts a shim and learns it is ready;
 //! - [`client`]: the blocking client berthd uses;
 //! - [`server`]: the single-threaded poll loop of the shim process;
-//! - [`runtime`]: the OCI runtime behind it (an external runc-compatible binary today).
+//! - [`runtime`]: the OCI runtime behind it (berth-runtime in-process, or an external
+//!   runc-compatible binary).
 //!
 //! Not here: `--init` (a tiny init as pid 1). Our own binary must never be reachable from
 //! inside a container (CVE-2019-5736), so the init is left to the runtime library, which

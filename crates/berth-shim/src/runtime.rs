@@ -1,6 +1,6 @@
 //! How the shim asks an OCI runtime to create, start, exec into, signal and delete the
-//! container. Today only [`ExternalRuntime`] (runc or crun, run as a command); the trait is
-//! where an in-process berth-runtime implementation plugs in later.
+//! container: [`BuiltinRuntime`] (berth-runtime in-process, the default) or
+//! [`ExternalRuntime`] (runc or crun, run as a command).
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -176,5 +176,82 @@ impl Runtime for ExternalRuntime {
         let mut cmd = quiet(self.command());
         cmd.args(["delete", "--force", id]);
         self.run("delete", cmd)
+    }
+}
+
+/// berth-runtime linked into the shim: the container init is forked from the shim itself,
+/// so no runtime binary is executed between berthd and the container (one exec hop: the
+/// shim). The shim must run from a sealed image of its binary (see `spawn::launch`), since
+/// processes it forks enter the container before they exec.
+pub struct BuiltinRuntime {
+    runtime: berth_runtime::Runtime,
+}
+
+impl BuiltinRuntime {
+    pub fn new(root: PathBuf) -> BuiltinRuntime {
+        BuiltinRuntime {
+            runtime: berth_runtime::Runtime::new(root),
+        }
+    }
+}
+
+fn failed(command: &'static str, err: &dyn std::error::Error) -> RuntimeError {
+    RuntimeError::Failed {
+        command,
+        message: berth_runtime::init::chain(err),
+    }
+}
+
+impl Runtime for BuiltinRuntime {
+    fn create(&self, id: &str, bundle: &Path, launch: Launch<'_>) -> Result<u32, RuntimeError> {
+        let stdio = launch.stdio;
+        let options = berth_runtime::CreateOptions {
+            pid_file: Some(launch.pid_file.to_path_buf()),
+            console_socket: launch.console_socket.map(Path::to_path_buf),
+            preserve_fds: 0,
+            stdio: Some([stdio.stdin, stdio.stdout, stdio.stderr]),
+        };
+        let state = self
+            .runtime
+            .create(id, bundle, options)
+            .map_err(|e| failed("create", &e))?;
+        state
+            .pid
+            .and_then(|pid| u32::try_from(pid).ok())
+            .ok_or_else(|| RuntimeError::BadPid(launch.pid_file.to_path_buf()))
+    }
+
+    fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.runtime.start(id).map_err(|e| failed("start", &e))
+    }
+
+    fn exec(&self, id: &str, process: &Path, launch: Launch<'_>) -> Result<u32, RuntimeError> {
+        let bytes = std::fs::read(process).map_err(|e| failed("exec", &e))?;
+        let process: oci_spec::runtime::Process =
+            serde_json::from_slice(&bytes).map_err(|e| failed("exec", &e))?;
+        let stdio = launch.stdio;
+        let options = berth_runtime::ExecOptions {
+            pid_file: Some(launch.pid_file.to_path_buf()),
+            console_socket: launch.console_socket.map(Path::to_path_buf),
+            preserve_fds: 0,
+            stdio: Some([stdio.stdin, stdio.stdout, stdio.stderr]),
+        };
+        let pid = self
+            .runtime
+            .exec(id, process, options)
+            .map_err(|e| failed("exec", &e))?;
+        u32::try_from(pid).map_err(|_| RuntimeError::BadPid(launch.pid_file.to_path_buf()))
+    }
+
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError> {
+        self.runtime
+            .kill(id, signal, all)
+            .map_err(|e| failed("kill", &e))
+    }
+
+    fn delete(&self, id: &str) -> Result<(), RuntimeError> {
+        self.runtime
+            .delete(id, true)
+            .map_err(|e| failed("delete", &e))
     }
 }

@@ -1,13 +1,15 @@
 //! Starting a shim so that it outlives its starter. berthd calls [`spawn`], which runs
-//! `berth-shim start <args>`; that launcher runs `berth-shim serve <args>`, relays the
-//! serving shim's one-line readiness report from its stdout, and exits. The serving shim
-//! is thus nobody's child but init's (or a subreaper's), in a session of its own, and
-//! berthd never has to reap it (containerd's `shim start` does the same).
+//! `berth-shim start <args>`; that launcher forks the serving shim and exits, and the
+//! serving shim reports readiness in one line on the inherited stdout. The serving shim is
+//! thus nobody's child but init's (or a subreaper's), in a session of its own, and berthd
+//! never has to reap it (containerd's `shim start` does the same, with an exec more).
 
-use crate::config::ShimConfig;
+use crate::config::{RuntimeChoice, ShimConfig};
+use berth_sys::process::Forked;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -59,6 +61,8 @@ pub fn spawn(shim_binary: &Path, config: &ShimConfig) -> Result<Spawned, SpawnEr
         .open(dir.join("shim.log"))
         .map_err(|e| SpawnError::StateDir(dir.clone(), e))?;
     let mut child = Command::new(shim_binary)
+        // berthd may run us as /proc/self/fd/N: keep `ps` readable.
+        .arg0("berth-shim")
         .arg("start")
         .args(config.to_args())
         .stdin(Stdio::null())
@@ -86,68 +90,20 @@ pub fn parse_report(line: &str) -> Result<Spawned, SpawnError> {
     }
 }
 
-/// `berth-shim start`: runs `berth-shim serve` with the same arguments, relays its
-/// readiness line, and returns the exit code (0 once the shim serves). The serving shim is
-/// not waited for: it must outlive this process.
-pub fn launch(args: Vec<std::ffi::OsString>) -> i32 {
-    let report = |r: &Readiness| {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", serde_json::to_string(r).expect("serialisable"));
-        let _ = out.flush();
-    };
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            report(&Readiness::Failed {
-                message: format!("finding our binary: {e}"),
-            });
-            return 1;
-        }
-    };
-    let child = Command::new(exe)
-        .arg("serve")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => {
-            report(&Readiness::Failed {
-                message: format!("running the shim: {e}"),
-            });
-            return 1;
-        }
-    };
-    let mut line = String::new();
-    let _ = BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line);
-    match serde_json::from_str::<Readiness>(line.trim()) {
-        Ok(r @ Readiness::Ready { .. }) => {
-            report(&r);
-            0
-        }
-        Ok(r) => {
-            let _ = child.wait();
-            report(&r);
-            1
-        }
-        Err(_) => {
-            let status = child.wait();
-            let message = format!("the shim exited without a readiness report ({status:?})");
-            report(&Readiness::Failed { message });
-            1
-        }
-    }
+fn report(r: &Readiness) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string(r).expect("serialisable"));
+    let _ = out.flush();
 }
 
-/// `berth-shim serve`: creates the container, prints the readiness line, serves until the
-/// shim may exit, and returns the exit code.
-pub fn serve(args: Vec<std::ffi::OsString>) -> i32 {
-    let report = |r: &Readiness| {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", serde_json::to_string(r).expect("serialisable"));
-        let _ = out.flush();
-    };
+/// `berth-shim start`: forks the serving shim and returns at once (exit code 0), so the
+/// shim is re-parented to init (or the nearest subreaper) and nobody has to reap it. The
+/// serving shim writes the readiness line to the stdout it inherited (berthd's pipe) and
+/// then lets go of it. With the built-in runtime the shim first makes sure it runs from a
+/// read-only (or sealed) image of its binary: the processes it forks enter the container
+/// before they exec, and must not be able to reach our binary (CVE-2019-5736). berthd runs
+/// the shim from such an image already, so this re-executes only for other callers.
+pub fn launch(args: Vec<std::ffi::OsString>) -> i32 {
     let config = match ShimConfig::parse(args) {
         Ok(config) => config,
         Err(e) => {
@@ -155,6 +111,55 @@ pub fn serve(args: Vec<std::ffi::OsString>) -> i32 {
                 message: crate::server::chain(&e),
             });
             return 2;
+        }
+    };
+    if config.runtime == RuntimeChoice::Builtin {
+        if let Err(e) = berth_runtime::exeseal::ensure_sealed() {
+            report(&Readiness::Failed {
+                message: format!("sealing the shim's binary: {}", crate::server::chain(&e)),
+            });
+            return 1;
+        }
+    }
+    // The launcher is single-threaded (a fresh exec that starts no threads), as fork needs.
+    match berth_sys::process::fork() {
+        Ok(Forked::Parent(_)) => 0,
+        Ok(Forked::Child) => {
+            let code = serve_config(config, true);
+            berth_sys::process::exit_now(code)
+        }
+        Err(e) => {
+            report(&Readiness::Failed {
+                message: format!("forking the shim: {e}"),
+            });
+            1
+        }
+    }
+}
+
+/// `berth-shim serve`: the shim in the foreground (for debugging): creates the container,
+/// prints the readiness line, serves until the shim may exit, and returns the exit code.
+pub fn serve(args: Vec<std::ffi::OsString>) -> i32 {
+    match ShimConfig::parse(args) {
+        Ok(config) => serve_config(config, false),
+        Err(e) => {
+            report(&Readiness::Failed {
+                message: crate::server::chain(&e),
+            });
+            2
+        }
+    }
+}
+
+/// Creates the container, reports readiness, and serves. With `release_stdout` the
+/// reporting pipe is replaced by /dev/null once the line is written, so the reader sees EOF
+/// when the launcher has gone and never waits on the shim.
+fn serve_config(config: ShimConfig, release_stdout: bool) -> i32 {
+    let release = || {
+        if release_stdout {
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                let _ = rustix::stdio::dup2_stdout(&null);
+            }
         }
     };
     let server = match crate::server::Server::start(config) {
@@ -170,6 +175,7 @@ pub fn serve(args: Vec<std::ffi::OsString>) -> i32 {
         shim_pid: std::process::id(),
         pid: server.pid(),
     });
+    release();
     match server.run() {
         Ok(()) => 0,
         Err(e) => {

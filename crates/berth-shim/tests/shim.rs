@@ -261,6 +261,50 @@ fn exec_has_its_own_output_and_exit_code() {
 }
 
 #[test]
+fn the_builtin_runtime_creates_execs_and_signals_without_a_runtime_binary() {
+    berth_testutil::require_root!();
+    let mut fx = Fixture::new(
+        &["sh", "-c", "echo started; exec sleep 1000"],
+        false,
+        |_| {},
+    )
+    .builtin();
+    let spawned = fx.spawn();
+    let mut attach = fx.client().attach(None, Streams::output()).unwrap();
+    let mut control = fx.client();
+    assert_eq!(control.state(None).unwrap().status, Status::Created);
+    assert_eq!(control.start().unwrap(), spawned.pid);
+    let (stream, first) = attach.read_output().unwrap().expect("output");
+    assert_eq!((stream, first.as_slice()), (1, &b"started\n"[..]));
+
+    // The shim runs from a read-only image of its binary, never the writable file.
+    let shim_maps = std::fs::read_to_string(format!("/proc/{}/maps", spawned.shim_pid)).unwrap();
+    assert!(
+        !shim_maps.contains(&shim_binary().display().to_string()),
+        "the shim maps its on-disk binary"
+    );
+
+    let proc = process(&["sh", "-c", "echo from-exec; exit 5"], false);
+    let (_, mut exec) = fx
+        .client()
+        .exec_attached("e1", proc, Streams::output())
+        .unwrap();
+    assert_eq!(exec.read_to_end().unwrap().0, b"from-exec\n");
+    assert_eq!(control.wait(Some("e1")).unwrap().exit_code, 5);
+    let missing = control.exec("e2", process(&["/no/such/binary"], false), false);
+    assert!(missing.is_err(), "exec of a missing binary must fail");
+
+    // SIGKILL: pid 1 of its namespace ignores SIGTERM without a handler.
+    control.signal(None, 9, false).unwrap();
+    let exit = control.wait(None).unwrap();
+    assert_eq!((exit.exit_code, exit.signal), (137, Some(9)));
+    fx.wait_shim_exit();
+    // The runtime's state went with the container.
+    let root = fx.config.state_dir.join("runtime").join(&fx.config.id);
+    assert!(!root.exists(), "{} left behind", root.display());
+}
+
+#[test]
 fn a_long_line_is_logged_as_16k_partial_messages() {
     berth_testutil::require_root!();
     let script = "head -c 40960 /dev/zero | tr '\\0' x";

@@ -4,6 +4,7 @@
 use super::store::{ContainerRecord, Status};
 use super::{blocking, now_rfc3339, signals, ContainerError, Containers};
 use berth_api::{ApiError, WaitCondition};
+use berth_shim::config::RuntimeChoice;
 use berth_shim::{ShimClient, ShimConfig};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -24,17 +25,41 @@ fn on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// berth-runc beside berthd, else runc on PATH.
-fn runtime_binary() -> Result<PathBuf, ApiError> {
-    sibling("berth-runc")
-        .or_else(|| on_path("runc"))
-        .ok_or_else(|| ApiError::system("no OCI runtime found (berth-runc or runc)"))
+/// The container's OCI runtime: berth-runtime inside the shim by default (`berth`), or a
+/// runc-compatible binary on PATH when `HostConfig.Runtime` names one.
+fn runtime_choice(record: &ContainerRecord) -> Result<RuntimeChoice, ApiError> {
+    match record.host_config.runtime.as_str() {
+        "" | "berth" => Ok(RuntimeChoice::Builtin),
+        name @ ("runc" | "crun") => on_path(name)
+            .map(RuntimeChoice::External)
+            .ok_or_else(|| ApiError::invalid(format!("unknown or invalid runtime name: {name}"))),
+        name => Err(ApiError::invalid(format!(
+            "unknown or invalid runtime name: {name}"
+        ))),
+    }
 }
 
-fn shim_binary() -> Result<PathBuf, ApiError> {
-    sibling("berth-shim")
+/// The shim binary as berthd executes it: through a private read-only bind of the file
+/// (`/proc/self/fd/N`, resolved by execve before close-on-exec fds close), so that nothing
+/// running in a container can ever rewrite the binary the shim and its forks run from
+/// (CVE-2019-5736). Falls back to the plain path where the clone is refused.
+fn shim_executable() -> Result<PathBuf, ApiError> {
+    static SEALED: std::sync::OnceLock<Option<std::os::fd::OwnedFd>> = std::sync::OnceLock::new();
+    let path = sibling("berth-shim")
         .or_else(|| on_path("berth-shim"))
-        .ok_or_else(|| ApiError::system("berth-shim not found next to berthd"))
+        .ok_or_else(|| ApiError::system("berth-shim not found next to berthd"))?;
+    let sealed = SEALED.get_or_init(|| {
+        berth_runtime::exeseal::readonly_clone(&path)
+            .inspect_err(|e| tracing::warn!(error = %e, "running the shim from its plain path"))
+            .ok()
+    });
+    Ok(match sealed {
+        Some(fd) => PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(fd)
+        )),
+        None => path,
+    })
 }
 
 fn socket(record: &ContainerRecord) -> PathBuf {
@@ -104,13 +129,13 @@ impl Containers {
             &record.id,
             record.paths.bundle.clone(),
             state.clone(),
-            runtime_binary()?,
+            runtime_choice(record)?,
         );
         config.log = Some(berth_shim::logfile::LogConfig::new(
             record.paths.log.clone(),
         ));
         config.stdin = record.config.open_stdin;
-        berth_shim::spawn(&shim_binary()?, &config).map_err(ContainerError::from)?;
+        berth_shim::spawn(&shim_executable()?, &config).map_err(ContainerError::from)?;
         let mut client = ShimClient::connect(&config.socket).map_err(ContainerError::from)?;
         match client.start() {
             Ok(pid) => Ok(pid),

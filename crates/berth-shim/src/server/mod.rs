@@ -10,6 +10,7 @@
 
 mod requests;
 
+use crate::config::RuntimeChoice;
 use crate::config::ShimConfig;
 use crate::logfile::{JsonFileLog, Stream};
 use crate::process::{PendingStdio, Proc, ProcessError};
@@ -17,7 +18,7 @@ use crate::protocol::{
     encode, split_frame, ErrorKind, Hello, Request, Response, Status, Streams, Welcome, MAX_FRAME,
     PROTOCOL_VERSION,
 };
-use crate::runtime::{ExternalRuntime, Launch, Runtime, RuntimeError};
+use crate::runtime::{BuiltinRuntime, ExternalRuntime, Launch, Runtime, RuntimeError};
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -168,15 +169,23 @@ fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
 }
 
 impl Server {
-    /// Detaches, binds the socket and creates the container with the external runtime
-    /// named in `config`. Returns once the container exists (not yet started).
+    /// Detaches, binds the socket and creates the container with the runtime named in
+    /// `config`. Returns once the container exists (not yet started).
     pub fn start(config: ShimConfig) -> Result<Server, ServerError> {
-        let runtime = ExternalRuntime {
-            binary: config.runtime.clone(),
-            root: config.runtime_root.clone(),
-            log: config.state_dir.join("runtime.log"),
+        let runtime: Box<dyn Runtime> = match &config.runtime {
+            RuntimeChoice::Builtin => Box::new(BuiltinRuntime::new(
+                config
+                    .runtime_root
+                    .clone()
+                    .unwrap_or_else(|| config.state_dir.join("runtime")),
+            )),
+            RuntimeChoice::External(binary) => Box::new(ExternalRuntime {
+                binary: binary.clone(),
+                root: config.runtime_root.clone(),
+                log: config.state_dir.join("runtime.log"),
+            }),
         };
-        Server::start_with(config, Box::new(runtime))
+        Server::start_with(config, runtime)
     }
 
     /// [`Server::start`] with any [`Runtime`].

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use berth_shim::config::RuntimeChoice;
 use berth_shim::{ShimClient, ShimConfig, Spawned};
 use rustix::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,20 @@ impl Fixture {
             dir,
             config,
             shim: None,
+        }
+    }
+
+    /// Uses the runtime linked into the shim instead of runc.
+    pub fn builtin(mut self) -> Fixture {
+        self.config.runtime = RuntimeChoice::Builtin;
+        self
+    }
+
+    /// The runtime CLI that can see (and delete) this fixture's container.
+    fn runtime_cli(&self) -> PathBuf {
+        match &self.config.runtime {
+            RuntimeChoice::Builtin => shim_binary().with_file_name("berth-runc"),
+            RuntimeChoice::External(binary) => binary.clone(),
         }
     }
 
@@ -119,7 +134,7 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        let _ = Command::new(RUNC)
+        let _ = Command::new(self.runtime_cli())
             .arg("--root")
             .arg(self.config.runtime_root.as_ref().unwrap())
             .args(["delete", "--force", &self.config.id])
