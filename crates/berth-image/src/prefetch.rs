@@ -9,14 +9,23 @@ use std::sync::mpsc::{sync_channel, Receiver};
 const CHUNK: usize = 1 << 20;
 const IN_FLIGHT: usize = 8;
 
+/// How far the helper read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Streamed {
+    /// It stopped early: a read error, or a consumer that hung up.
+    Partly,
+    /// To the end; with the `sha256:` digest of the decompressed stream when asked to hash.
+    Whole(Option<String>),
+}
+
 /// Runs `consume` over the decompressed content of `blob`, read by a helper thread. Returns
-/// its result and the `sha256:` digest of the whole decompressed stream the helper read (None
-/// when it stopped early: a read error, or a consumer that hung up). The helper hashes each
-/// chunk before handing it over, so a consumer that read to the end saw exactly those bytes.
+/// its result and how far the helper read. With `hash`, the helper hashes each chunk before
+/// handing it over, so a consumer that read to the end saw exactly the digested bytes.
 pub(crate) fn with_prefetch<T>(
     blob: File,
+    hash: bool,
     consume: impl FnOnce(&mut dyn Read) -> T,
-) -> (T, Option<String>) {
+) -> (T, Streamed) {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(IN_FLIGHT);
     std::thread::scope(|scope| {
         let helper = scope.spawn(move || {
@@ -24,30 +33,32 @@ pub(crate) fn with_prefetch<T>(
                 Ok(source) => source,
                 Err(e) => {
                     let _ = tx.send(Err(io::Error::other(e)));
-                    return None;
+                    return Streamed::Partly;
                 }
             };
-            let mut hasher = sha2::Sha256::new();
+            let mut hasher = hash.then(sha2::Sha256::new);
             loop {
                 let mut buf = vec![0u8; CHUNK];
                 match source.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
                         buf.truncate(n);
-                        hasher.update(&buf);
+                        if let Some(hasher) = &mut hasher {
+                            hasher.update(&buf);
+                        }
                         // The consumer hung up (it failed or finished early): stop reading.
                         if tx.send(Ok(buf)).is_err() {
-                            return None;
+                            return Streamed::Partly;
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         let _ = tx.send(Err(e));
-                        return None;
+                        return Streamed::Partly;
                     }
                 }
             }
-            Some(format!("sha256:{}", hex::encode(hasher.finalize())))
+            Streamed::Whole(hasher.map(|h| format!("sha256:{}", hex::encode(h.finalize()))))
         });
         let mut reader = ChannelReader {
             rx,
@@ -57,7 +68,7 @@ pub(crate) fn with_prefetch<T>(
         let result = consume(&mut reader);
         // Unblocks a helper still waiting to send.
         drop(reader);
-        (result, helper.join().ok().flatten())
+        (result, helper.join().unwrap_or(Streamed::Partly))
     })
 }
 
@@ -104,16 +115,21 @@ mod tests {
             f
         };
         let mut out = Vec::new();
-        let (read, digest) = with_prefetch(reopen(&file), |r| r.read_to_end(&mut out));
+        let (read, streamed) = with_prefetch(reopen(&file), true, |r| r.read_to_end(&mut out));
         read.unwrap();
         assert_eq!(out, data);
         let expected = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
-        assert_eq!(digest.as_deref(), Some(expected.as_str()));
+        assert_eq!(streamed, Streamed::Whole(Some(expected)));
+        // Without hashing the stream is the same and no digest is made.
+        out.clear();
+        let (read, streamed) = with_prefetch(reopen(&file), false, |r| r.read_to_end(&mut out));
+        read.unwrap();
+        assert_eq!((out == data, streamed), (true, Streamed::Whole(None)));
         // A consumer that stops after one read does not wait for the whole stream.
         let mut first = [0u8; 10];
-        let (read, digest) = with_prefetch(reopen(&file), |r| r.read(&mut first));
+        let (read, streamed) = with_prefetch(reopen(&file), true, |r| r.read(&mut first));
         let n = read.unwrap();
         assert_eq!(&first[..n], &data[..n]);
-        assert_eq!(digest, None);
+        assert_eq!(streamed, Streamed::Partly);
     }
 }

@@ -3,7 +3,7 @@
 //! Metadata goes last, so a tag only ever points at an image whose blobs and layers exist.
 
 use crate::error::ImageError;
-use crate::prefetch::with_prefetch;
+use crate::prefetch::{with_prefetch, Streamed};
 use crate::records::{StoredImage, StoredLayer};
 use crate::store::{now_rfc3339, unix_seconds, ImageStore, Lease, Result};
 use berth_snapshot::{chain, Extracting, Writeback};
@@ -193,16 +193,26 @@ impl ImageStore {
             Err(e) => return Err(e.into()),
         };
         let limits = self.limits.layer;
-        // The helper thread hashes what it hands over, so hashing and the file writes run on
-        // two cores; a successful apply has read the stream to its end, so the digest covers
-        // exactly the applied bytes.
-        let (applied, actual) =
-            with_prefetch(file, |reader| extracting.apply_unhashed(reader, limits));
+        // An uncompressed blob is its own diffID, verified against its name when it was
+        // ingested: only a compressed one must be hashed as it is applied. The helper thread
+        // hashes what it hands over, so hashing and the file writes run on two cores; a
+        // successful apply has read the stream to its end, so the digest covers exactly the
+        // applied bytes.
+        let verified_on_ingest = blob == diff_id;
+        let (applied, streamed) = with_prefetch(file, !verified_on_ingest, |reader| {
+            extracting.apply_unhashed(reader, limits)
+        });
         let applied = applied.map_err(|e| ImageError::Unpack(blob.to_owned(), e))?;
-        let actual = actual.ok_or_else(|| ImageError::ReadBlob {
-            digest: blob.to_owned(),
-            source: io::Error::other("the layer stream ended early"),
-        })?;
+        let actual = match streamed {
+            Streamed::Whole(Some(digest)) => digest,
+            Streamed::Whole(None) => diff_id.to_owned(),
+            Streamed::Partly => {
+                return Err(ImageError::ReadBlob {
+                    digest: blob.to_owned(),
+                    source: io::Error::other("the layer stream ended early"),
+                })
+            }
+        };
         if actual != diff_id {
             // Dropping `extracting` deletes the half-made layer.
             return Err(ImageError::DiffIdMismatch {
