@@ -145,9 +145,11 @@ pub(crate) async fn bridge<C: AsyncRead + AsyncWrite + Unpin>(
     };
     let (mut shim_read, mut shim_write) = shim.into_split();
     let (mut client_read, mut client_write) = tokio::io::split(client);
+    // The caller closes the client's side: an exec records its exit code first, since
+    // the client inspects it as soon as the stream ends.
     let output = async {
         let _ = tokio::io::copy(&mut shim_read, &mut client_write).await;
-        let _ = client_write.shutdown().await;
+        let _ = client_write.flush().await;
     };
     let input = async {
         let mut scanner = plan.detach.map(DetachScanner::new);
@@ -516,7 +518,12 @@ mod tests {
             bytes: b"early ".to_vec(),
             eof: false,
         };
-        let task = tokio::spawn(bridge(client, stream, plan, early));
+        let task = tokio::spawn(async move {
+            let mut client = client;
+            let ended = bridge(&mut client, stream, plan, early).await;
+            client.shutdown().await.unwrap();
+            ended
+        });
         peer.write_all(b"input").await.unwrap();
         peer.shutdown().await.unwrap();
         let mut out = Vec::new();
