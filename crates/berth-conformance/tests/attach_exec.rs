@@ -333,7 +333,10 @@ fn interactive_run_and_exec_through_a_pty() {
     );
     // As with Docker: `attach` reports the detach and exits 1 (`run` exits 0).
     assert_eq!(code, 1, "{out:?}");
-    assert!(out.contains("again\r\n") && out.contains("read escape sequence"), "{out:?}");
+    assert!(
+        out.contains("again\r\n") && out.contains("read escape sequence"),
+        "{out:?}"
+    );
     let running = ok(f.docker(&["inspect", "-f", "{{.State.Running}}", "shell"]));
     assert_eq!(running.trim(), "true", "{out:?}");
     let bad = f.docker(&["attach", "--detach-keys", "ctrl-1", "shell"]);

@@ -102,6 +102,10 @@ async fn serve_connection<B: Backend>(
     settings: ServerSettings,
 ) {
     let shutdown = settings.shutdown.clone();
+    let io = tokio::select! {
+        io = crate::hijack::prepare(io) => io,
+        _ = shutdown.cancelled() => return,
+    };
     let service = service_fn(move |request| {
         let backend = backend.clone();
         let settings = settings.clone();

@@ -317,6 +317,7 @@ async fn replay_logs<C: AsyncWrite + Unpin>(
         path: record.paths.log.clone(),
         tty: record.config.tty,
         watch,
+        read: None,
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
     tokio::task::spawn_blocking(move || logs::produce(source, options, sender));

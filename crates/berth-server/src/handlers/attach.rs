@@ -31,9 +31,12 @@ pub fn hijack(
     session: Hijack,
     version: ApiVersion,
 ) -> Result<ApiResponse, ApiError> {
+    // `crate::hijack` gives the older form (no Upgrade header, first request on its
+    // connection) an upgrade too; a later request on a kept-alive connection has none.
     let Some(upgrade) = upgrade else {
         return Err(ApiError::invalid(
-            "the connection cannot be hijacked without an Upgrade header",
+            "attach and exec start without an Upgrade header must be the first request on \
+             their connection",
         ));
     };
     let content_type = if !session.tty && version.announces_multiplexed_stream() {
