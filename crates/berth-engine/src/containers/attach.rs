@@ -174,11 +174,12 @@ pub(crate) async fn bridge<C: AsyncRead + AsyncWrite + Unpin>(
                     }
                 };
                 pending.clear();
-                if plan.stdin && !forward.is_empty() {
-                    if shim_write.write_all(&forward).await.is_err() {
-                        // The process is gone; the output side ends the session.
-                        std::future::pending::<()>().await;
-                    }
+                if plan.stdin
+                    && !forward.is_empty()
+                    && shim_write.write_all(&forward).await.is_err()
+                {
+                    // The process is gone; the output side ends the session.
+                    std::future::pending::<()>().await;
                 }
                 if detached {
                     return Ended::Detached;
@@ -461,6 +462,44 @@ pub(crate) fn resize_result(result: Result<(), berth_shim::ClientError>) -> Resu
     }
 }
 
+impl berth_api::attach::StreamBackend for Engine {
+    async fn attach_container(
+        &self,
+        name: &str,
+        options: AttachOptions,
+    ) -> Result<Hijack, ApiError> {
+        self.attach(name, options).await
+    }
+
+    async fn resize_container(&self, name: &str, height: u32, width: u32) -> Result<(), ApiError> {
+        self.resize(name, height, width).await
+    }
+
+    async fn create_exec(
+        &self,
+        name: &str,
+        config: berth_api::attach::ExecConfig,
+    ) -> Result<String, ApiError> {
+        Engine::create_exec(self, name, config).await
+    }
+
+    async fn start_exec(
+        &self,
+        id: &str,
+        config: berth_api::attach::ExecStartConfig,
+    ) -> Result<Option<Hijack>, ApiError> {
+        Engine::start_exec(self, id, config).await
+    }
+
+    async fn inspect_exec(&self, id: &str) -> Result<berth_api::attach::ExecInspect, ApiError> {
+        Engine::inspect_exec(self, id).await
+    }
+
+    async fn resize_exec(&self, id: &str, height: u32, width: u32) -> Result<(), ApiError> {
+        Engine::resize_exec(self, id, height, width).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,43 +586,5 @@ mod tests {
         peer.write_all(b"ls\n\x10\x11").await.unwrap();
         assert_eq!(task.await.unwrap(), Ended::Detached);
         drop(shim_end);
-    }
-}
-
-impl berth_api::attach::StreamBackend for Engine {
-    async fn attach_container(
-        &self,
-        name: &str,
-        options: AttachOptions,
-    ) -> Result<Hijack, ApiError> {
-        self.attach(name, options).await
-    }
-
-    async fn resize_container(&self, name: &str, height: u32, width: u32) -> Result<(), ApiError> {
-        self.resize(name, height, width).await
-    }
-
-    async fn create_exec(
-        &self,
-        name: &str,
-        config: berth_api::attach::ExecConfig,
-    ) -> Result<String, ApiError> {
-        Engine::create_exec(self, name, config).await
-    }
-
-    async fn start_exec(
-        &self,
-        id: &str,
-        config: berth_api::attach::ExecStartConfig,
-    ) -> Result<Option<Hijack>, ApiError> {
-        Engine::start_exec(self, id, config).await
-    }
-
-    async fn inspect_exec(&self, id: &str) -> Result<berth_api::attach::ExecInspect, ApiError> {
-        Engine::inspect_exec(self, id).await
-    }
-
-    async fn resize_exec(&self, id: &str, height: u32, width: u32) -> Result<(), ApiError> {
-        Engine::resize_exec(self, id, height, width).await
     }
 }
