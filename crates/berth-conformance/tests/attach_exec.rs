@@ -551,3 +551,64 @@ fn raw_hijack_headers_and_errors() {
     ok(f.docker(&["rm", "-f", "box"]));
     assert_eq!(d.raw("GET", &format!("/exec/{id}/json")).status, 404);
 }
+
+#[test]
+fn attach_replays_logs_and_exec_publishes_dockers_events() {
+    let Some(f) = Fixture::new() else { return };
+    let d = &f.daemon;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let script = "echo hello; echo oops >&2; sleep 300";
+    ok(f.docker(&["run", "-d", "--name", "box", "busybox", "sh", "-c", script]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ok(f.docker(&["logs", "box"])) != "hello\n" {
+        assert!(Instant::now() < deadline, "no log line");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // logs=1 without stream: the log so far, framed, then the end.
+    let (stream, head) = hijack(d, "/containers/box/attach?logs=1&stdout=1", "", true);
+    assert!(head.starts_with("HTTP/1.1 101 UPGRADED\r\n"), "{head}");
+    assert_eq!(read_all(stream), b"\x01\0\0\0\0\0\0\x06hello\n");
+    let three = f.docker(&["exec", "box", "sh", "-c", "exit 3"]);
+    assert_eq!(three.status.code(), Some(3), "{}", describe(&three));
+    let events = ok(f.docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1)
+        .to_string(),
+        "--filter",
+        "container=box",
+        "--format",
+        "{{json .}}",
+    ]));
+    let events: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |action: &str| {
+        events
+            .iter()
+            .find(|e| e["Action"] == action)
+            .unwrap_or_else(|| panic!("no {action} in {events:?}"))
+    };
+    let attributes = |action: &str| find(action)["Actor"]["Attributes"].clone();
+    assert_eq!(attributes("attach")["name"], "box");
+    let created = attributes("exec_create: sh -c exit 3");
+    let exec_id = created["execID"].as_str().unwrap();
+    assert_eq!(exec_id.len(), 64, "{created}");
+    assert_eq!(attributes("exec_start: sh -c exit 3")["execID"], exec_id);
+    let died = attributes("exec_die");
+    assert_eq!(
+        (died["execID"].as_str(), died["exitCode"].as_str()),
+        (Some(exec_id), Some("3"))
+    );
+    assert_eq!(find("exec_die")["Type"], "container");
+}
