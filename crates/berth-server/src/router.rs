@@ -292,6 +292,39 @@ mod tests {
     }
 
     #[test]
+    fn attach_exec_and_resize_routes() {
+        let seg = |p: &str| parse_path(p).unwrap().segments;
+        let container = |a| Some(Route::Container("c1".into(), a));
+        let exec = |a| Some(Route::Exec("e1".into(), a));
+        let post = Method::POST;
+        assert_eq!(
+            route(&post, &seg("/containers/c1/attach")),
+            container(ContainerAction::Attach)
+        );
+        assert_eq!(
+            route(&post, &seg("/containers/c1/resize")),
+            container(ContainerAction::Resize)
+        );
+        assert_eq!(
+            route(&post, &seg("/containers/c1/exec")),
+            container(ContainerAction::ExecCreate)
+        );
+        assert_eq!(
+            route(&post, &seg("/exec/e1/start")),
+            exec(ExecAction::Start)
+        );
+        assert_eq!(
+            route(&post, &seg("/exec/e1/resize")),
+            exec(ExecAction::Resize)
+        );
+        assert_eq!(
+            route(&Method::GET, &seg("/exec/e1/json")),
+            exec(ExecAction::Inspect)
+        );
+        assert_eq!(route(&Method::GET, &seg("/exec/e1/start")), None);
+    }
+
+    #[test]
     fn query_booleans_like_docker() {
         let q = Query::parse(Some("a=1&b=false&c=none&d=True&e="));
         assert!(q.bool("a"));

@@ -427,7 +427,8 @@ impl Engine {
                     .unwrap_or_default();
                 let plan = InputPlan {
                     stdin: config.attach_stdin,
-                    close_stdin: true,
+                    // moby's exec: CloseStdin, which a TTY turns into ending the session.
+                    close_stdin: !tty,
                     detach: tty.then_some(keys),
                 };
                 let ended = bridge(
@@ -492,17 +493,26 @@ impl Engine {
         width: u32,
     ) -> Result<(), ApiError> {
         let containers = self.containers().clone();
-        let container_id = {
-            let table = containers
-                .sessions
-                .execs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let entry = table.get(exec_id).ok_or_else(|| no_such_exec(exec_id))?;
-            if !entry.running {
+        // The CLI resizes right after it starts an attached exec, which may still be
+        // starting: wait for it a little, as moby does.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        let container_id = loop {
+            let starting = {
+                let table = containers
+                    .sessions
+                    .execs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                let entry = table.get(exec_id).ok_or_else(|| no_such_exec(exec_id))?;
+                if entry.running {
+                    break entry.container_id.clone();
+                }
+                entry.started && entry.exit_code.is_none()
+            };
+            if !starting || tokio::time::Instant::now() >= deadline {
                 return Err(ApiError::conflict(format!("Exec {exec_id} is not running")));
             }
-            entry.container_id.clone()
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         };
         let record = containers
             .store
