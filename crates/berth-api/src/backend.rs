@@ -1,6 +1,7 @@
 //! The traits the HTTP server is generic over. Routes decode a request into typed arguments
 //! and call exactly one method here; the engine implements them, tests use fakes.
 
+pub use crate::attach::StreamBackend;
 use crate::error::ApiError;
 use crate::events::EventMessage;
 use crate::models::image::{DeleteItem, HistoryItem, ImageInspect, ImagePruneReport, ImageSummary};
@@ -36,9 +37,9 @@ pub trait SystemBackend: Send + Sync + 'static {
 }
 
 /// Everything a daemon serves. Later work adds its traits as supertraits here.
-pub trait Backend: SystemBackend + ImageBackend + ContainerBackend {}
+pub trait Backend: SystemBackend + ImageBackend + ContainerBackend + StreamBackend {}
 
-impl<T: SystemBackend + ImageBackend + ContainerBackend> Backend for T {}
+impl<T: SystemBackend + ImageBackend + ContainerBackend + StreamBackend> Backend for T {}
 
 /// A request body streamed to the backend (image load and import, archive uploads).
 pub type RequestBody = Box<dyn tokio::io::AsyncRead + Send + Unpin>;

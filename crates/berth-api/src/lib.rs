@@ -3,6 +3,7 @@
 //! parsing, the error type every backend call returns, and the `Backend` traits the HTTP server
 //! is generic over. No sockets and no HTTP here.
 
+pub mod attach;
 pub mod backend;
 pub mod error;
 pub mod events;

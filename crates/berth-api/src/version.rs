@@ -60,6 +60,12 @@ impl ApiVersion {
     pub fn df_accepts_type_filter(self) -> bool {
         self >= ApiVersion::new(1, 42)
     }
+
+    /// An upgraded attach or exec without a TTY is announced as
+    /// `application/vnd.docker.multiplexed-stream` from API 1.42 on (raw-stream before).
+    pub fn announces_multiplexed_stream(self) -> bool {
+        self >= ApiVersion::new(1, 42)
+    }
 }
 
 impl fmt::Display for ApiVersion {

@@ -31,7 +31,12 @@ pub enum ConsoleError {
 }
 
 /// Creates the pty, hands the master to `socket`, and makes the peer our stdio.
-pub fn setup(socket: BorrowedFd<'_>, mount_console: bool) -> Result<(), ConsoleError> {
+/// `size` is (height, width) from `process.consoleSize`; zero sizes are left alone.
+pub fn setup(
+    socket: BorrowedFd<'_>,
+    mount_console: bool,
+    size: Option<(u64, u64)>,
+) -> Result<(), ConsoleError> {
     let root = rustix::fs::open(
         "/",
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -50,6 +55,16 @@ pub fn setup(socket: BorrowedFd<'_>, mount_console: bool) -> Result<(), ConsoleE
     // TIOCGPTPEER opens the peer through the master, never through a path (CVE-2025-52565).
     let peer = rustix::pty::ioctl_tiocgptpeer(&master, OpenptFlags::RDWR | OpenptFlags::NOCTTY)
         .map_err(ConsoleError::Peer)?;
+    if let Some((rows, cols)) = size.filter(|(h, w)| *h > 0 && *w > 0) {
+        let winsize = rustix::termios::Winsize {
+            ws_row: rows.min(u64::from(u16::MAX)) as u16,
+            ws_col: cols.min(u64::from(u16::MAX)) as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // Best effort, as runc: a failed resize leaves the default size.
+        let _ = rustix::termios::tcsetwinsize(&master, winsize);
+    }
     send_fd(socket, master.as_fd()).map_err(ConsoleError::Send)?;
     drop(master);
     if mount_console {

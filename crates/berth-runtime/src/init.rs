@@ -216,7 +216,14 @@ fn init_steps(sock: &OwnedFd, cfg: &InitConfig) -> Result<(PathBuf, String), Ini
             .console_socket
             .as_ref()
             .ok_or(InitError::NoConsoleSocket)?;
-        console::setup(socket.as_fd(), cfg.rootfs.is_some())?;
+        // runc sizes the pty from process.consoleSize before the process runs, so a
+        // `docker run -it` sees its window size from the first instruction.
+        let size = cfg
+            .process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height(), b.width()));
+        console::setup(socket.as_fd(), cfg.rootfs.is_some(), size)?;
     }
     if cfg.rootfs.is_some() {
         harden(cfg)?;

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod errors;
 mod handlers;
+mod hijack;
 pub mod listen;
 pub mod response;
 pub mod router;

@@ -109,6 +109,15 @@ pub enum Route {
     ContainerList,
     /// A container action: `POST /containers/{id}/start` etc.
     Container(String, ContainerAction),
+    /// `/exec/{id}/start`, `/exec/{id}/resize`, `/exec/{id}/json`.
+    Exec(String, ExecAction),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecAction {
+    Start,
+    Resize,
+    Inspect,
 }
 
 /// What a `/containers/{id}/...` route does.
@@ -121,6 +130,9 @@ pub enum ContainerAction {
     Remove,
     Inspect,
     Logs,
+    Attach,
+    Resize,
+    ExecCreate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +181,9 @@ pub fn route(method: &Method, segments: &[String]) -> Option<Route> {
         ("POST", ["containers", "create"]) => Route::ContainerCreate,
         ("GET", ["containers", "json"]) => Route::ContainerList,
         (_, ["containers", id, rest @ ..]) => return container_route(method, id, rest),
+        ("POST", ["exec", id, "start"]) => Route::Exec(id.to_string(), ExecAction::Start),
+        ("POST", ["exec", id, "resize"]) => Route::Exec(id.to_string(), ExecAction::Resize),
+        ("GET", ["exec", id, "json"]) => Route::Exec(id.to_string(), ExecAction::Inspect),
         ("GET", ["plugins"]) => Route::PluginList,
         ("GET", ["plugins", name, "json"]) => Route::PluginInspect(name.to_string()),
         (_, ["plugins", ..]) if get || post || method == Method::DELETE => Route::PluginUnsupported,
@@ -186,6 +201,9 @@ fn container_route(method: &Method, id: &str, rest: &[&str]) -> Option<Route> {
         ("DELETE", []) => ContainerAction::Remove,
         ("GET", ["json"]) => ContainerAction::Inspect,
         ("GET", ["logs"]) => ContainerAction::Logs,
+        ("POST", ["attach"]) => ContainerAction::Attach,
+        ("POST", ["resize"]) => ContainerAction::Resize,
+        ("POST", ["exec"]) => ContainerAction::ExecCreate,
         _ => return None,
     };
     Some(Route::Container(id.to_string(), action))
@@ -271,6 +289,39 @@ mod tests {
             Some(Route::ImageList)
         );
         assert_eq!(route(&Method::GET, &seg("/images/x/nope")), None);
+    }
+
+    #[test]
+    fn attach_exec_and_resize_routes() {
+        let seg = |p: &str| parse_path(p).unwrap().segments;
+        let container = |a| Some(Route::Container("c1".into(), a));
+        let exec = |a| Some(Route::Exec("e1".into(), a));
+        let post = Method::POST;
+        assert_eq!(
+            route(&post, &seg("/containers/c1/attach")),
+            container(ContainerAction::Attach)
+        );
+        assert_eq!(
+            route(&post, &seg("/containers/c1/resize")),
+            container(ContainerAction::Resize)
+        );
+        assert_eq!(
+            route(&post, &seg("/containers/c1/exec")),
+            container(ContainerAction::ExecCreate)
+        );
+        assert_eq!(
+            route(&post, &seg("/exec/e1/start")),
+            exec(ExecAction::Start)
+        );
+        assert_eq!(
+            route(&post, &seg("/exec/e1/resize")),
+            exec(ExecAction::Resize)
+        );
+        assert_eq!(
+            route(&Method::GET, &seg("/exec/e1/json")),
+            exec(ExecAction::Inspect)
+        );
+        assert_eq!(route(&Method::GET, &seg("/exec/e1/start")), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! stops accepting at once and gives in-flight requests a bounded time to finish.
 
 use crate::errors::page_not_found;
-use crate::handlers::{containers, images, swarm, system};
+use crate::handlers::{attach, containers, exec, images, swarm, system};
 use crate::listen::{Connection, Listener};
 use crate::response::{self, ApiResponse};
 use crate::router::{parse_path, route, ContainerAction, Query, Route};
@@ -102,6 +102,10 @@ async fn serve_connection<B: Backend>(
     settings: ServerSettings,
 ) {
     let shutdown = settings.shutdown.clone();
+    let io = tokio::select! {
+        io = crate::hijack::prepare(io) => io,
+        _ = shutdown.cancelled() => return,
+    };
     let service = service_fn(move |request| {
         let backend = backend.clone();
         let settings = settings.clone();
@@ -188,6 +192,19 @@ async fn handle<B: Backend>(
             containers::create(&*backend, &query, request.into_body(), settings.json_limit).await
         }
         Route::ContainerList => containers::list(&*backend, &query).await,
+        Route::Container(id, ContainerAction::Attach) => {
+            attach::attach(&*backend, &id, &query, version, request).await
+        }
+        Route::Container(id, ContainerAction::Resize) => {
+            attach::resize(&*backend, &id, &query).await
+        }
+        Route::Container(id, ContainerAction::ExecCreate) => {
+            exec::create(&*backend, &id, request.into_body(), settings.json_limit).await
+        }
+        Route::Exec(id, action) => {
+            let limit = settings.json_limit;
+            exec::exec(&*backend, &id, action, &query, version, request, limit).await
+        }
         Route::Container(id, action) => container(&*backend, &id, action, &query).await,
     }
 }
@@ -206,5 +223,9 @@ async fn container<B: Backend>(
         ContainerAction::Remove => containers::remove(backend, id, query).await,
         ContainerAction::Inspect => containers::inspect(backend, id).await,
         ContainerAction::Logs => containers::logs(backend, id, query).await,
+        // Routed in `handle`: they need the whole request.
+        ContainerAction::Attach | ContainerAction::Resize | ContainerAction::ExecCreate => {
+            Err(page_not_found())
+        }
     }
 }

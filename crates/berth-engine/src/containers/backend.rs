@@ -130,13 +130,16 @@ impl ContainerBackend for Engine {
             ));
         }
         let tty = record.config.tty;
+        let (read, was_read) = tokio::sync::oneshot::channel();
         let source = logs::LogSource {
             path: record.paths.log.clone(),
             tty,
             watch,
+            read: Some(read),
         };
         let (sender, body) = tokio::sync::mpsc::channel(64);
         tokio::task::spawn_blocking(move || logs::produce(source, options, sender));
+        let _ = was_read.await;
         Ok(LogStream { tty, body })
     }
 }

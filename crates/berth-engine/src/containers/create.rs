@@ -142,7 +142,12 @@ impl Containers {
         )?;
         let spec = serde_json::to_vec_pretty(&translated.spec).map_err(ContainerError::from)?;
         write(&bundle.join("config.json"), &spec)?;
-        let host_config = request.host_config.clone().unwrap_or_default();
+        let mut host_config = request.host_config.clone().unwrap_or_default();
+        // Docker records the daemon's default driver; docker-py's `containers.run` reads
+        // the output back only when the type is json-file.
+        if host_config.log_config.kind.is_empty() {
+            host_config.log_config.kind = "json-file".into();
+        }
         let record = ContainerRecord {
             id: id.to_string(),
             created: now_rfc3339(),

@@ -136,6 +136,7 @@ impl Containers {
         ));
         config.stdin = record.config.open_stdin;
         berth_shim::spawn(&shim_executable()?, &config).map_err(ContainerError::from)?;
+        self.connect_pending_attaches(&record.id, &config.socket);
         let mut client = ShimClient::connect(&config.socket).map_err(ContainerError::from)?;
         match client.start() {
             Ok(pid) => Ok(pid),

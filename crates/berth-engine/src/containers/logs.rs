@@ -28,6 +28,10 @@ pub struct LogSource {
     pub path: PathBuf,
     pub tty: bool,
     pub watch: watch::Receiver<Watched>,
+    /// Told once what was logged so far has been read, so a container removed right after
+    /// the request (docker-py's `containers.run` removes before it reads) still has its
+    /// output served.
+    pub read: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 fn rotated(path: &Path, i: u32) -> PathBuf {
@@ -96,8 +100,11 @@ fn read_existing(path: &Path) -> (Vec<Entry>, u64) {
 }
 
 /// Produces the log stream into `sender` (blocking; ends when the client goes away).
-pub fn produce(source: LogSource, options: LogsOptions, sender: mpsc::Sender<Bytes>) {
+pub fn produce(mut source: LogSource, options: LogsOptions, sender: mpsc::Sender<Bytes>) {
     let (entries, mut offset) = read_existing(&source.path);
+    if let Some(read) = source.read.take() {
+        let _ = read.send(());
+    }
     let wanted: Vec<&Entry> = entries
         .iter()
         .filter(|e| frame(e, &options, source.tty).is_some())

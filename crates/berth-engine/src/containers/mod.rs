@@ -2,8 +2,10 @@
 //! the shim (create, start, the exit monitor, kill, stop, remove), the wire shapes of
 //! inspect and ps ([`wire`]), and logs read back from the json-file log ([`logs`]).
 
+mod attach;
 mod backend;
 mod create;
+mod exec;
 mod lifecycle;
 mod logs;
 mod signals;
@@ -77,6 +79,8 @@ pub struct Containers {
     pub(crate) events: std::sync::Arc<crate::EventBus>,
     pub(crate) data_root: std::path::PathBuf,
     pub(crate) exec_root: std::path::PathBuf,
+    /// Attaches waiting for a start, and exec instances.
+    pub(crate) sessions: attach::Sessions,
 }
 
 impl Containers {
@@ -93,6 +97,7 @@ impl Containers {
             events,
             data_root,
             exec_root,
+            sessions: attach::Sessions::default(),
         })
     }
 
