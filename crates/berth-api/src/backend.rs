@@ -149,6 +149,9 @@ pub struct ContainerListOptions {
     pub all: bool,
     /// Only the newest `limit` containers (0 or negative: no limit).
     pub limit: i64,
+    /// Fill in SizeRw and SizeRootFs.
+    pub size: bool,
+    pub filters: crate::filters::Filters,
 }
 
 /// `GET /containers/{id}/logs` parameters.
@@ -160,6 +163,12 @@ pub struct LogsOptions {
     /// Only the last `tail` lines; None for all.
     pub tail: Option<usize>,
     pub follow: bool,
+    /// Only entries at or after this time.
+    pub since: Option<crate::timestamp::Timestamp>,
+    /// Only entries at or before this time.
+    pub until: Option<crate::timestamp::Timestamp>,
+    /// Prefix each line with its log attributes (`k=v,...`) and a space.
+    pub details: bool,
 }
 
 /// A log stream and whether it is raw (TTY) or stdcopy-multiplexed.
@@ -168,7 +177,8 @@ pub struct LogStream {
     pub body: ResponseBytes,
 }
 
-/// Containers: create, start, wait, kill, stop, remove, list, inspect, logs.
+/// Containers: create, start, wait, kill, stop, restart, rename, remove, list, inspect,
+/// logs.
 pub trait ContainerBackend: Send + Sync + 'static {
     fn create_container(
         &self,
@@ -200,6 +210,20 @@ pub trait ContainerBackend: Send + Sync + 'static {
         signal: Option<String>,
         timeout: Option<i64>,
     ) -> impl Future<Output = Result<bool, ApiError>> + Send;
+
+    /// Stop (if running) then start; `signal` and `timeout` as for stop.
+    fn restart_container(
+        &self,
+        name: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    fn rename_container(
+        &self,
+        name: &str,
+        new_name: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
 
     fn remove_container(
         &self,

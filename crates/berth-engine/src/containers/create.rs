@@ -22,8 +22,10 @@ impl Containers {
     pub(crate) fn create(
         &self,
         name: Option<String>,
-        request: ContainerCreateRequest,
+        mut request: ContainerCreateRequest,
     ) -> Result<ContainerCreateResponse, ApiError> {
+        let host_config = request.host_config.get_or_insert_with(Default::default);
+        super::restart::validate(&mut host_config.restart_policy, host_config.auto_remove)?;
         let image_name = request.config.image.clone();
         let image = match self.images.inspect(&image_name) {
             Ok(image) => image,
