@@ -40,6 +40,7 @@ impl Containers {
             serde_json::from_value(image.config.clone()).map_err(ContainerError::from)?
         };
         let id = names::generate_id().map_err(|e| ApiError::system(e.to_string()))?;
+        let generated = name.as_deref().is_none_or(str::is_empty);
         let name = self.choose_name(name, &id)?;
         let bundle = self.data_root.join("containers").join(&id);
         let result = self.build_bundle(&id, &bundle, &image.id, &request, &image_config);
@@ -52,7 +53,7 @@ impl Containers {
                 return Err(err);
             }
         };
-        let record = ContainerRecord {
+        let mut record = ContainerRecord {
             name,
             image_name,
             image_id: image.id.to_string(),
@@ -61,8 +62,21 @@ impl Containers {
         {
             let mut entries = self.store.lock();
             // Checked again under the lock: another create may have taken the name meanwhile.
-            if let Some(holder) = entries.values().find(|e| e.record.name == record.name) {
-                let err = names::name_conflict(&record.name, &holder.record.id);
+            let taken = |entries: &std::collections::HashMap<String, super::store::Entry>,
+                         name: &str| {
+                entries
+                    .values()
+                    .find(|e| e.record.name == name)
+                    .map(|e| e.record.id.clone())
+            };
+            if generated && taken(&entries, &record.name).is_some() {
+                // A concurrent create drew the same random name: draw again, now under the
+                // lock.
+                record.name = names::generate_name(&id, |n| taken(&entries, n).is_some())
+                    .map_err(|e| ApiError::system(e.to_string()))?;
+            }
+            if let Some(holder) = taken(&entries, &record.name) {
+                let err = names::name_conflict(&record.name, &holder);
                 drop(entries);
                 let _ = self.images.remove_container_layer(&id);
                 let _ = std::fs::remove_dir_all(&bundle);

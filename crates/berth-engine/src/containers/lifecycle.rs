@@ -72,7 +72,14 @@ impl Containers {
             .store
             .get(id)
             .ok_or_else(|| ContainerError::NotFound(id.to_string()))?;
-        if matches!(record.state.status, Status::Running | Status::Restarting) {
+        // A restarting container is up as far as the API is concerned; the policy's own
+        // start (not `reset`) is what brings it back.
+        let up = match record.state.status {
+            Status::Running => true,
+            Status::Restarting => reset,
+            _ => false,
+        };
+        if up {
             return Ok(false);
         }
         if self.is_removing(id) || record.state.status == Status::Dead {
@@ -263,6 +270,9 @@ impl Containers {
                 }
                 None => Status::Exited,
             };
+            // Published before waiters wake, so `die` comes before the `stop` of a stop
+            // that waited for this exit, as with Docker.
+            self.publish("die", r, &[("exitCode", exit_code.to_string())]);
             (r.clone(), delay)
         });
         let (record, delay) = match record {
@@ -271,8 +281,6 @@ impl Containers {
             Err(ContainerError::NotFound(_)) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
-        let code = record.state.exit_code.to_string();
-        self.publish("die", &record, &[("exitCode", code)]);
         Ok(Some(match delay {
             Some(delay) => Exit::Restarts { manager, delay },
             None => Exit::Stays {
