@@ -564,6 +564,34 @@ fn logs_since_until_details_and_tail() {
     assert_eq!(ok(f.docker(&["logs", "--details", "lt"])), " a\n b\n c\n");
     assert_eq!(ok(f.docker(&["logs", "--tail", "2", "lt"])), "b\nc\n");
     assert_eq!(ok(f.docker(&["logs", "-n", "0", "lt"])), "");
+    // json-file's `labels` and `env` options name the attributes `--details` shows.
+    f.run_to_end(&[
+        "--name",
+        "ld",
+        "-l",
+        "team=a b",
+        "-e",
+        "STAGE=dev",
+        "--log-opt",
+        "labels=team",
+        "--log-opt",
+        "env=STAGE",
+        "--log-opt",
+        "max-size=50m",
+        "busybox",
+        "echo",
+        "x",
+    ]);
+    assert_eq!(
+        ok(f.docker(&["logs", "--details", "ld"])),
+        "STAGE=dev,team=a+b x\n"
+    );
+    let out = f.docker(&["create", "--log-opt", "bogus=1", "busybox", "true"]);
+    assert!(
+        stderr(&out).contains("unknown log opt 'bogus' for json-file log driver"),
+        "{}",
+        describe(&out)
+    );
     let response = f
         .daemon
         .raw("GET", "/containers/lt/logs?stdout=1&since=yesterday");

@@ -137,6 +137,7 @@ impl ContainerBackend for Engine {
         let source = logs::LogSource {
             path: record.paths.log.clone(),
             tty,
+            attrs: logs::log_attributes(&record.config, &record.host_config.log_config),
             watch,
         };
         let (sender, body) = tokio::sync::mpsc::channel(64);

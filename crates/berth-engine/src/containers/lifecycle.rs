@@ -145,8 +145,9 @@ impl Containers {
             state.clone(),
             runtime_binary()?,
         );
-        config.log = Some(berth_shim::logfile::LogConfig::new(
+        config.log = Some(super::logs::shim_log_config(
             record.paths.log.clone(),
+            &record.host_config.log_config,
         ));
         config.stdin = record.config.open_stdin;
         berth_shim::spawn(&shim_binary()?, &config).map_err(ContainerError::from)?;

@@ -31,6 +31,8 @@ const BATCH: usize = 1 << 20;
 pub struct LogSource {
     pub path: PathBuf,
     pub tty: bool,
+    /// Attributes for entries that carry none (the shim writes none).
+    pub attrs: BTreeMap<String, String>,
     pub watch: watch::Receiver<Watched>,
 }
 
@@ -64,6 +66,7 @@ enum Flow {
 struct Writer<'a> {
     options: &'a LogsOptions,
     tty: bool,
+    attrs: &'a BTreeMap<String, String>,
     sender: mpsc::Sender<Bytes>,
     buf: Vec<u8>,
 }
@@ -158,7 +161,7 @@ impl Writer<'_> {
         if o.details {
             // moby's attrsByteSlice: sorted `k=v` (query-escaped values), comma-separated.
             let mut first = true;
-            for (k, v) in attrs.into_iter().flatten() {
+            for (k, v) in attrs.unwrap_or(self.attrs) {
                 if !first {
                     self.buf.push(b',');
                 }
@@ -374,6 +377,7 @@ pub fn produce(source: LogSource, options: LogsOptions, sender: mpsc::Sender<Byt
     let mut writer = Writer {
         options: &options,
         tty: source.tty,
+        attrs: &source.attrs,
         sender,
         buf: Vec::with_capacity(BATCH + 64 * 1024),
     };
@@ -452,15 +456,123 @@ fn read_from(path: &Path, offset: u64) -> (Vec<u8>, u64) {
     (text, start + complete as u64)
 }
 
+/// The json-file options Docker accepts (`daemon/logger/jsonfilelog`).
+const LOG_OPTS: [&str; 8] = [
+    "max-size",
+    "max-file",
+    "compress",
+    "labels",
+    "labels-regex",
+    "env",
+    "env-regex",
+    "tag",
+];
+
+/// Checks `--log-opt`s at create with Docker's messages; only json-file is served.
+pub fn validate_log_config(
+    config: &berth_api::models::container::LogConfig,
+) -> Result<(), berth_api::ApiError> {
+    use berth_api::ApiError;
+    if !matches!(config.kind.as_str(), "" | "json-file") {
+        return Err(ApiError::invalid(format!(
+            "logger: no log driver named '{}' is registered",
+            config.kind
+        )));
+    }
+    let opts = config.config.clone().unwrap_or_default();
+    for key in opts.keys() {
+        if !LOG_OPTS.contains(&key.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "unknown log opt '{key}' for json-file log driver"
+            )));
+        }
+    }
+    if let Some(size) = opts.get("max-size") {
+        berth_shim::logfile::parse_size(size).map_err(|e| ApiError::invalid(e.to_string()))?;
+    }
+    if let Some(files) = opts.get("max-file") {
+        match files.parse::<i64>() {
+            Ok(n) if n >= 1 => {}
+            Ok(_) => return Err(ApiError::invalid("max-file cannot be less than 1")),
+            Err(_) => {
+                return Err(ApiError::invalid(format!(
+                    "strconv.Atoi: parsing \"{files}\": invalid syntax"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The shim's log settings from the container's `--log-opt`s (defaults otherwise).
+pub fn shim_log_config(
+    path: PathBuf,
+    config: &berth_api::models::container::LogConfig,
+) -> berth_shim::logfile::LogConfig {
+    let mut log = berth_shim::logfile::LogConfig::new(path);
+    let opts = config.config.clone().unwrap_or_default();
+    if let Some(Ok(size)) = opts
+        .get("max-size")
+        .map(|s| berth_shim::logfile::parse_size(s))
+    {
+        log.max_size = size;
+    }
+    if let Some(Ok(files)) = opts.get("max-file").map(|f| f.parse::<u32>()) {
+        log.max_files = files.max(1);
+    }
+    log
+}
+
+/// The attributes json-file attaches to every entry (moby `ExtraAttributes`): the labels
+/// named by `labels`, the environment variables named by `env`.
+pub fn log_attributes(
+    config: &berth_api::models::container::ContainerConfig,
+    log: &berth_api::models::container::LogConfig,
+) -> BTreeMap<String, String> {
+    let opts = log.config.clone().unwrap_or_default();
+    let mut attrs = BTreeMap::new();
+    let names = |key: &str| -> Vec<String> {
+        opts.get(key)
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let labels = config.labels.clone().unwrap_or_default();
+    for key in names("labels") {
+        if let Some(value) = labels.get(&key) {
+            attrs.insert(key, value.clone());
+        }
+    }
+    let env: Vec<(String, String)> = config
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for key in names("env") {
+        if let Some((_, value)) = env.iter().find(|(k, _)| *k == key) {
+            attrs.insert(key, value.clone());
+        }
+    }
+    attrs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn render(lines: &[&str], options: LogsOptions, tty: bool) -> Vec<u8> {
         let (sender, mut receiver) = mpsc::channel(16);
+        let attrs = BTreeMap::new();
         let mut writer = Writer {
             options: &options,
             tty,
+            attrs: &attrs,
             sender,
             buf: Vec::new(),
         };
@@ -564,6 +676,7 @@ mod tests {
                 LogSource {
                     path: path.clone(),
                     tty: true,
+                    attrs: BTreeMap::new(),
                     watch: watch.clone(),
                 },
                 LogsOptions { tail, ..both() },
