@@ -237,9 +237,11 @@ pub trait ContainerBackend: Send + Sync + 'static {
         options: ContainerListOptions,
     ) -> impl Future<Output = Result<Vec<crate::models::container::ContainerSummary>, ApiError>> + Send;
 
+    /// `size`: fill in SizeRw and SizeRootFs (`docker inspect -s`).
     fn inspect_container(
         &self,
         name: &str,
+        size: bool,
     ) -> impl Future<Output = Result<crate::models::container::ContainerInspect, ApiError>> + Send;
 
     fn container_logs(

@@ -48,6 +48,13 @@ impl Fixture {
             .to_string()
     }
 
+    /// `docker inspect -s`: "SizeRw SizeRootFs".
+    fn inspect_sized(&self, name: &str) -> String {
+        ok(self.docker(&["inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", name]))
+            .trim()
+            .to_string()
+    }
+
     /// `docker run -d ARGS` then `docker wait`: a run to the end without attaching.
     fn run_to_end(&self, args: &[&str]) -> String {
         let mut all = vec!["run", "-d"];
@@ -308,6 +315,14 @@ fn restart_and_rename() {
     ok(f.docker(&["restart", "once"]));
     assert_eq!(ok(f.docker(&["wait", "once"])).trim(), "0");
 
+    // An `--rm` container survives its own restart (the exit is not a removal).
+    ok(f.docker(&[
+        "run", "-d", "--rm", "--name", "rmr", "busybox", "sleep", "1000",
+    ]));
+    ok(f.docker(&["restart", "-t", "1", "rmr"]));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(f.inspect("rmr", "{{.State.Status}}"), "running");
+
     ok(f.docker(&["rename", "r1", "r2"]));
     assert_eq!(f.inspect("r2", "{{.Name}}"), "/r2");
     assert!(!f.docker(&["inspect", "r1"]).status.success());
@@ -528,6 +543,8 @@ fn ps_filters_limits_sizes_and_status_texts() {
     assert!(sz["SizeRootFs"].as_i64().unwrap() > rw, "{sz}");
     let rows = f.daemon.raw("GET", "/containers/json?all=1").json();
     assert!(rows[0].get("SizeRw").is_none(), "sizes only when asked");
+    let inspected = f.inspect_sized("sz");
+    assert_eq!(inspected, format!("{rw} {}", sz["SizeRootFs"]));
 }
 
 #[test]

@@ -206,7 +206,7 @@ async fn container<B: Backend>(
         ContainerAction::Restart => containers::restart(backend, id, query).await,
         ContainerAction::Rename => containers::rename(backend, id, query).await,
         ContainerAction::Remove => containers::remove(backend, id, query).await,
-        ContainerAction::Inspect => containers::inspect(backend, id).await,
+        ContainerAction::Inspect => containers::inspect(backend, id, query).await,
         ContainerAction::Logs => containers::logs(backend, id, query).await,
     }
 }

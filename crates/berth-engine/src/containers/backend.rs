@@ -105,13 +105,23 @@ impl ContainerBackend for Engine {
         containers.list(&options)
     }
 
-    async fn inspect_container(&self, name: &str) -> Result<ContainerInspect, ApiError> {
+    async fn inspect_container(
+        &self,
+        name: &str,
+        size: bool,
+    ) -> Result<ContainerInspect, ApiError> {
         let (containers, id) = self.resolve_container(name)?;
         let record = containers
             .store
             .get(&id)
             .ok_or_else(|| ApiError::not_found(format!("No such container: {name}")))?;
-        Ok(wire::inspect(&record, containers.is_removing(&id)))
+        let mut inspected = wire::inspect(&record, containers.is_removing(&id));
+        if size {
+            let (rw, root_fs) = blocking(move || Ok(containers.sizes(&record))).await?;
+            inspected.size_rw = Some(rw);
+            inspected.size_root_fs = Some(root_fs);
+        }
+        Ok(inspected)
     }
 
     async fn container_logs(

@@ -292,17 +292,18 @@ impl Containers {
 
     /// `--rm`: removal as a forced `docker rm` does it, marked as in progress.
     fn auto_remove(self: &Arc<Self>, id: &str) {
+        let lock = self.op_lock(id);
+        let _turn = lock.blocking_lock();
+        // A `docker restart` that held the lock has started it again: it stays.
+        let Some(record) = self.store.get(id).filter(|r| !super::wire::is_running(r)) else {
+            return;
+        };
         if !self.begin_removal(id) {
             return;
         }
-        let lock = self.op_lock(id);
-        let turn = lock.blocking_lock();
-        if let Some(record) = self.store.get(id) {
-            if let Err(err) = self.remove_files(&record) {
-                tracing::warn!(container = %id, error = %err.message, "removing an --rm container failed");
-            }
+        if let Err(err) = self.remove_files(&record) {
+            tracing::warn!(container = %id, error = %err.message, "removing an --rm container failed");
         }
-        drop(turn);
         self.end_removal(id);
     }
 
@@ -363,7 +364,10 @@ impl Containers {
             _ => return Err(not_running(id)),
         }
         self.stopped_by_user(id, cancels_restart)?;
-        let mut client = ShimClient::connect(&socket(&record)).map_err(ContainerError::from)?;
+        // No shim to talk to: the container has exited and its monitor is recording it.
+        let Ok(mut client) = ShimClient::connect(&socket(&record)) else {
+            return Err(not_running(id));
+        };
         client
             .signal(None, number, false)
             .map_err(ContainerError::from)?;
@@ -569,13 +573,24 @@ impl Containers {
     }
 
     /// Deletes the layer, the bundle and shim state, then the record (blocking).
+    /// A failure leaves the container `dead` (moby's `SetDead`): only removal is left.
     fn remove_files(&self, record: &ContainerRecord) -> Result<(), ApiError> {
         let _ = berth_snapshot::unmount(&record.paths.bundle.join("rootfs"));
-        self.images
+        let files = self
+            .images
             .remove_container_layer(&record.id)
-            .map_err(ContainerError::from)?;
-        remove_dir(&record.paths.bundle)?;
-        remove_dir(&record.paths.shim_state)?;
+            .map_err(|e| ApiError::from(ContainerError::from(e)))
+            .and_then(|()| remove_dir(&record.paths.bundle))
+            .and_then(|()| remove_dir(&record.paths.shim_state));
+        if let Err(err) = files {
+            let _ = self
+                .store
+                .update(&record.id, |r| r.state.status = Status::Dead);
+            return Err(ApiError::system(format!(
+                "unable to remove filesystem for {}: {}",
+                record.id, err.message
+            )));
+        }
         self.store.remove(&record.id)?;
         self.forget(&record.id);
         self.publish("destroy", record, &[]);

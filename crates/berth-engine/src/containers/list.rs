@@ -315,19 +315,30 @@ impl Containers {
     fn fill_sizes(&self, rows: &mut [ContainerSummary]) {
         let mut image_sizes: HashMap<String, i64> = HashMap::new();
         for row in rows {
-            let rw = self
-                .images
-                .snapshotter()
-                .usage(&row.id)
-                .map_or(0, |u| u.size as i64);
-            let image = *image_sizes.entry(row.image_id.clone()).or_insert_with(|| {
-                self.images
-                    .inspect(&row.image_id)
-                    .map_or(0, |i| i.size as i64)
-            });
+            let rw = self.layer_size(&row.id);
+            let image = *image_sizes
+                .entry(row.image_id.clone())
+                .or_insert_with(|| self.image_size(&row.image_id));
             row.size_rw = Some(rw);
             row.size_root_fs = Some(rw + image);
         }
+    }
+
+    fn layer_size(&self, id: &str) -> i64 {
+        self.images
+            .snapshotter()
+            .usage(id)
+            .map_or(0, |u| u.size as i64)
+    }
+
+    fn image_size(&self, image_id: &str) -> i64 {
+        self.images.inspect(image_id).map_or(0, |i| i.size as i64)
+    }
+
+    /// (SizeRw, SizeRootFs) of one container (blocking).
+    pub(crate) fn sizes(&self, record: &ContainerRecord) -> (i64, i64) {
+        let rw = self.layer_size(&record.id);
+        (rw, rw + self.image_size(&record.image_id))
     }
 }
 

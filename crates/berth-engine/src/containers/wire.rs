@@ -76,7 +76,14 @@ pub fn inspect(record: &ContainerRecord, removing: bool) -> ContainerInspect {
         restart_count: record.restart_count,
         driver: "overlay2".into(),
         platform: "linux".into(),
-        host_config: Some(record.host_config.clone()),
+        host_config: Some({
+            let mut host_config = record.host_config.clone();
+            // Records from before restart policies were validated may hold "".
+            if host_config.restart_policy.name.is_empty() {
+                host_config.restart_policy.name = "no".into();
+            }
+            host_config
+        }),
         graph_driver: DriverData {
             name: "overlay2".into(),
             data: None,

@@ -144,10 +144,14 @@ pub async fn list<B: Backend>(backend: &B, query: &Query) -> Result<ApiResponse,
     ))
 }
 
-pub async fn inspect<B: Backend>(backend: &B, id: &str) -> Result<ApiResponse, ApiError> {
+pub async fn inspect<B: Backend>(
+    backend: &B,
+    id: &str,
+    query: &Query,
+) -> Result<ApiResponse, ApiError> {
     Ok(response::json(
         StatusCode::OK,
-        &backend.inspect_container(id).await?,
+        &backend.inspect_container(id, query.bool("size")).await?,
     ))
 }
 
