@@ -368,7 +368,141 @@ fn bind_paths(record: &ContainerRecord) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::store::{ContainerStore, Status};
     use super::*;
+    use std::sync::Arc;
+
+    /// Containers over an empty image store in `dir`, with these records.
+    fn containers(dir: &std::path::Path, records: Vec<ContainerRecord>) -> Containers {
+        let images = Arc::new(
+            berth_image::ImageStore::open(&dir.join("data"), berth_image::Limits::default())
+                .expect("image store"),
+        );
+        let containers = Containers::open(
+            images,
+            Arc::new(crate::EventBus::new()),
+            dir.join("data"),
+            dir.join("exec"),
+        )
+        .expect("containers");
+        {
+            let mut entries = containers.store.lock();
+            for record in records {
+                ContainerStore::insert(&mut entries, &containers.store, record).unwrap();
+            }
+        }
+        containers
+    }
+
+    fn record(name: &str, created: u32, status: Status, exit_code: i64) -> ContainerRecord {
+        let mut r = ContainerRecord {
+            id: format!("{name:a<64}"),
+            name: format!("/{name}"),
+            created: format!("2024-01-01T00:00:{created:02}Z"),
+            ..Default::default()
+        };
+        r.state.status = status;
+        r.state.exit_code = exit_code;
+        if status != Status::Created {
+            r.state.started_at = "2024-01-01T00:01:00Z".into();
+            r.state.finished_at = "2024-01-01T00:02:00Z".into();
+        }
+        r
+    }
+
+    fn names(
+        containers: &Containers,
+        all: bool,
+        limit: i64,
+        pairs: &[(&str, &str)],
+    ) -> Vec<String> {
+        let options = ContainerListOptions {
+            all,
+            limit,
+            filters: Filters::from_pairs(pairs.iter().copied()),
+            ..Default::default()
+        };
+        containers
+            .list(&options)
+            .expect("list")
+            .into_iter()
+            .map(|row| row.names[0].trim_start_matches('/').to_string())
+            .collect()
+    }
+
+    #[test]
+    fn filters_and_limits_follow_mobys_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut labelled = record("b", 2, Status::Exited, 3);
+        labelled.config.labels = Some([("app".to_string(), "db".to_string())].into());
+        let c = containers(
+            dir.path(),
+            vec![
+                record("a", 1, Status::Exited, 0),
+                labelled,
+                record("c", 3, Status::Created, 0),
+                record("d", 4, Status::Running, 0),
+                record("e", 5, Status::Restarting, 1),
+            ],
+        );
+        assert_eq!(
+            names(&c, false, 0, &[]),
+            ["e", "d"],
+            "running and restarting"
+        );
+        assert_eq!(names(&c, true, 0, &[]), ["e", "d", "c", "b", "a"]);
+        assert_eq!(
+            names(&c, false, 2, &[]),
+            ["e", "d"],
+            "a limit lists stopped ones too"
+        );
+        assert_eq!(names(&c, false, 0, &[("status", "exited")]), ["b", "a"]);
+        assert_eq!(names(&c, true, 0, &[("status", "restarting")]), ["e"]);
+        assert_eq!(names(&c, true, 0, &[("status", "created")]), ["c"]);
+        assert_eq!(names(&c, true, 0, &[("exited", "3")]), ["b"]);
+        assert_eq!(
+            names(&c, true, 0, &[("exited", "0")]),
+            ["a"],
+            "not the created one"
+        );
+        assert_eq!(names(&c, true, 0, &[("label", "app=db")]), ["b"]);
+        assert_eq!(names(&c, true, 0, &[("before", "c")]), ["b", "a"]);
+        assert_eq!(names(&c, true, 0, &[("since", "c")]), ["e", "d"]);
+        assert_eq!(names(&c, true, 0, &[("name", "^/d$")]), ["d"]);
+        assert_eq!(names(&c, true, 0, &[("is-task", "false")]).len(), 5);
+        assert!(names(&c, true, 0, &[("is-task", "true")]).is_empty());
+        assert_eq!(names(&c, true, 0, &[("network", "bridge")]).len(), 5);
+        assert!(names(&c, true, 0, &[("publish", "80")]).is_empty());
+        assert!(names(&c, true, 0, &[("ancestor", "nothere")]).is_empty());
+    }
+
+    #[test]
+    fn bad_filters_get_dockers_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = containers(dir.path(), vec![record("a", 1, Status::Exited, 0)]);
+        let error = |pairs: &[(&str, &str)]| {
+            let options = ContainerListOptions {
+                filters: Filters::from_pairs(pairs.iter().copied()),
+                ..Default::default()
+            };
+            c.list(&options).unwrap_err().message
+        };
+        assert_eq!(error(&[("bogus", "1")]), "invalid filter 'bogus'");
+        assert_eq!(error(&[("status", "up")]), "invalid filter 'status=up'");
+        assert_eq!(
+            error(&[("health", "ok")]),
+            "Unrecognised filter value for health: ok"
+        );
+        assert_eq!(
+            error(&[("exited", "x")]),
+            "strconv.Atoi: parsing \"x\": invalid syntax"
+        );
+        assert_eq!(
+            error(&[("is-task", "maybe")]),
+            "Invalid filter 'is-task=[maybe]'"
+        );
+        assert_eq!(error(&[("since", "nothere")]), "No such container: nothere");
+    }
 
     #[test]
     fn regex_values_match_like_mobys_for_literals_and_anchors() {
