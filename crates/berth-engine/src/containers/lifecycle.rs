@@ -720,3 +720,91 @@ impl Containers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::containers;
+    use super::*;
+
+    fn record(name: &str, status: Status) -> ContainerRecord {
+        let mut r = ContainerRecord {
+            id: format!("{name:0<64}"),
+            name: format!("/{name}"),
+            ..Default::default()
+        };
+        r.state.status = status;
+        r.state.started_at = "2024-01-01T00:00:00Z".into();
+        r
+    }
+
+    #[tokio::test]
+    async fn conflicting_operations_get_dockers_409s() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Arc::new(containers(
+            dir.path(),
+            vec![
+                record("up", Status::Running),
+                record("down", Status::Exited),
+            ],
+        ));
+        let up = format!("{:0<64}", "up");
+        let err = c.remove(&up, "up", false).await.unwrap_err();
+        assert_eq!(err.kind, berth_api::error::ErrorKind::Conflict);
+        assert_eq!(
+            err.message,
+            "cannot remove container \"/up\": container is running: stop the container \
+             before removing or force remove"
+        );
+        // A removal in progress (held here) turns a second one and a start away.
+        let down = format!("{:0<64}", "down");
+        assert!(c.begin_removal(&down));
+        let err = c.remove(&down, "down", true).await.unwrap_err();
+        assert_eq!(err.kind, berth_api::error::ErrorKind::Conflict);
+        assert_eq!(
+            err.message,
+            "removal of container down is already in progress"
+        );
+        let err = c.start_api(&down).await.unwrap_err();
+        assert_eq!(
+            err.message,
+            "container is marked for removal and cannot be started"
+        );
+        c.end_removal(&down);
+        assert!(c.store.get(&down).is_some(), "nothing was removed");
+    }
+
+    #[tokio::test]
+    async fn rename_follows_dockers_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Arc::new(containers(
+            dir.path(),
+            vec![record("one", Status::Exited), record("two", Status::Exited)],
+        ));
+        let one = format!("{:0<64}", "one");
+        let two = format!("{:0<64}", "two");
+        let err = c.rename(&one, "two").await.unwrap_err();
+        assert_eq!(err.kind, berth_api::error::ErrorKind::Conflict);
+        assert!(err
+            .message
+            .starts_with("Error when allocating new name: Conflict. The container name \"/two\""));
+        let err = c.rename(&one, "one").await.unwrap_err();
+        assert_eq!(
+            err.message,
+            "Renaming a container with the same name as its current name"
+        );
+        let err = c.rename(&one, "-x").await.unwrap_err();
+        assert_eq!(err.kind, berth_api::error::ErrorKind::InvalidParameter);
+        c.rename(&one, "/three").await.unwrap();
+        assert_eq!(c.store.get(&one).unwrap().name, "/three");
+        assert_eq!(c.store.get(&two).unwrap().name, "/two");
+    }
+
+    #[test]
+    fn run_time_is_the_difference_or_zero() {
+        assert_eq!(
+            run_time("2024-01-01T00:00:00Z", "2024-01-01T00:00:12.5Z"),
+            Duration::from_millis(12_500)
+        );
+        assert_eq!(run_time("", "2024-01-01T00:00:00Z"), Duration::ZERO);
+    }
+}

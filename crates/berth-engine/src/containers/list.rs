@@ -368,31 +368,9 @@ fn bind_paths(record: &ContainerRecord) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::store::{ContainerStore, Status};
+    use super::super::store::Status;
+    use super::super::testing::containers;
     use super::*;
-    use std::sync::Arc;
-
-    /// Containers over an empty image store in `dir`, with these records.
-    fn containers(dir: &std::path::Path, records: Vec<ContainerRecord>) -> Containers {
-        let images = Arc::new(
-            berth_image::ImageStore::open(&dir.join("data"), berth_image::Limits::default())
-                .expect("image store"),
-        );
-        let containers = Containers::open(
-            images,
-            Arc::new(crate::EventBus::new()),
-            dir.join("data"),
-            dir.join("exec"),
-        )
-        .expect("containers");
-        {
-            let mut entries = containers.store.lock();
-            for record in records {
-                ContainerStore::insert(&mut entries, &containers.store, record).unwrap();
-            }
-        }
-        containers
-    }
 
     fn record(name: &str, created: u32, status: Status, exit_code: i64) -> ContainerRecord {
         let mut r = ContainerRecord {

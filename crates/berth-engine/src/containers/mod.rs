@@ -12,6 +12,35 @@ mod signals;
 pub mod store;
 mod wire;
 
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::store::{ContainerRecord, ContainerStore};
+    use super::Containers;
+    use std::sync::Arc;
+
+    /// Containers over an empty image store in `dir`, with these records.
+    pub fn containers(dir: &std::path::Path, records: Vec<ContainerRecord>) -> Containers {
+        let images = Arc::new(
+            berth_image::ImageStore::open(&dir.join("data"), berth_image::Limits::default())
+                .expect("image store"),
+        );
+        let containers = Containers::open(
+            images,
+            Arc::new(crate::EventBus::new()),
+            dir.join("data"),
+            dir.join("exec"),
+        )
+        .expect("containers");
+        {
+            let mut entries = containers.store.lock();
+            for record in records {
+                ContainerStore::insert(&mut entries, &containers.store, record).unwrap();
+            }
+        }
+        containers
+    }
+}
+
 pub use store::{ContainerRecord, ContainerStore, Status};
 
 use berth_api::ApiError;
