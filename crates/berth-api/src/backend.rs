@@ -150,6 +150,9 @@ pub struct ContainerListOptions {
     pub all: bool,
     /// Only the newest `limit` containers (0 or negative: no limit).
     pub limit: i64,
+    /// Fill in SizeRw and SizeRootFs.
+    pub size: bool,
+    pub filters: crate::filters::Filters,
 }
 
 /// `GET /containers/{id}/logs` parameters.
@@ -161,6 +164,12 @@ pub struct LogsOptions {
     /// Only the last `tail` lines; None for all.
     pub tail: Option<usize>,
     pub follow: bool,
+    /// Only entries at or after this time.
+    pub since: Option<crate::timestamp::Timestamp>,
+    /// Only entries at or before this time.
+    pub until: Option<crate::timestamp::Timestamp>,
+    /// Prefix each line with its log attributes (`k=v,...`) and a space.
+    pub details: bool,
 }
 
 /// A log stream and whether it is raw (TTY) or stdcopy-multiplexed.
@@ -169,7 +178,8 @@ pub struct LogStream {
     pub body: ResponseBytes,
 }
 
-/// Containers: create, start, wait, kill, stop, remove, list, inspect, logs.
+/// Containers: create, start, wait, kill, stop, restart, rename, remove, list, inspect,
+/// logs.
 pub trait ContainerBackend: Send + Sync + 'static {
     fn create_container(
         &self,
@@ -202,6 +212,20 @@ pub trait ContainerBackend: Send + Sync + 'static {
         timeout: Option<i64>,
     ) -> impl Future<Output = Result<bool, ApiError>> + Send;
 
+    /// Stop (if running) then start; `signal` and `timeout` as for stop.
+    fn restart_container(
+        &self,
+        name: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
+    fn rename_container(
+        &self,
+        name: &str,
+        new_name: &str,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send;
+
     fn remove_container(
         &self,
         name: &str,
@@ -214,9 +238,11 @@ pub trait ContainerBackend: Send + Sync + 'static {
         options: ContainerListOptions,
     ) -> impl Future<Output = Result<Vec<crate::models::container::ContainerSummary>, ApiError>> + Send;
 
+    /// `size`: fill in SizeRw and SizeRootFs (`docker inspect -s`).
     fn inspect_container(
         &self,
         name: &str,
+        size: bool,
     ) -> impl Future<Output = Result<crate::models::container::ContainerInspect, ApiError>> + Send;
 
     fn container_logs(

@@ -220,8 +220,10 @@ async fn container<B: Backend>(
         ContainerAction::Wait => containers::wait(backend, id, query).await,
         ContainerAction::Kill => containers::kill(backend, id, query).await,
         ContainerAction::Stop => containers::stop(backend, id, query).await,
+        ContainerAction::Restart => containers::restart(backend, id, query).await,
+        ContainerAction::Rename => containers::rename(backend, id, query).await,
         ContainerAction::Remove => containers::remove(backend, id, query).await,
-        ContainerAction::Inspect => containers::inspect(backend, id).await,
+        ContainerAction::Inspect => containers::inspect(backend, id, query).await,
         ContainerAction::Logs => containers::logs(backend, id, query).await,
         // Routed in `handle`: they need the whole request.
         ContainerAction::Attach | ContainerAction::Resize | ContainerAction::ExecCreate => {

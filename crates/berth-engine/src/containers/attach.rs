@@ -317,6 +317,7 @@ async fn replay_logs<C: AsyncWrite + Unpin>(
     let source = logs::LogSource {
         path: record.paths.log.clone(),
         tty: record.config.tty,
+        attrs: logs::log_attributes(&record.config, &record.host_config.log_config),
         watch,
         read: None,
     };

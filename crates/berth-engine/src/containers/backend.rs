@@ -31,13 +31,7 @@ impl ContainerBackend for Engine {
 
     async fn start_container(&self, name: &str) -> Result<bool, ApiError> {
         let (containers, id) = self.resolve_container(name)?;
-        let worker = containers.clone();
-        let owned = id.clone();
-        let started = blocking(move || worker.start(&owned)).await?;
-        if started {
-            containers.monitor(id);
-        }
-        Ok(started)
+        containers.start_api(&id).await
     }
 
     async fn wait_container(
@@ -57,7 +51,7 @@ impl ContainerBackend for Engine {
     async fn kill_container(&self, name: &str, signal: &str) -> Result<(), ApiError> {
         let (containers, id) = self.resolve_container(name)?;
         let signal = signal.to_string();
-        blocking(move || containers.kill(&id, &signal)).await
+        blocking(move || containers.kill_api(&id, &signal)).await
     }
 
     async fn stop_container(
@@ -67,13 +61,25 @@ impl ContainerBackend for Engine {
         timeout: Option<i64>,
     ) -> Result<bool, ApiError> {
         let (containers, id) = self.resolve_container(name)?;
-        let stopped = containers.stop(&id, signal, timeout).await?;
-        if stopped {
-            if let Some(record) = containers.store.get(&id) {
-                containers.publish("stop", &record, &[]);
-            }
+        containers.stop_api(&id, signal, timeout).await
+    }
+
+    async fn restart_container(
+        &self,
+        name: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let (containers, id) = self.resolve_container(name)?;
+        containers.restart(&id, signal, timeout).await
+    }
+
+    async fn rename_container(&self, name: &str, new_name: &str) -> Result<(), ApiError> {
+        if name.is_empty() || new_name.is_empty() {
+            return Err(ApiError::invalid("Neither old nor new names may be empty"));
         }
-        Ok(stopped)
+        let (containers, id) = self.resolve_container(name)?;
+        containers.rename(&id, new_name).await
     }
 
     async fn remove_container(
@@ -82,32 +88,40 @@ impl ContainerBackend for Engine {
         force: bool,
         _volumes: bool,
     ) -> Result<(), ApiError> {
+        // `v` (anonymous volumes) is accepted; volumes come with the volumes work.
         let (containers, id) = self.resolve_container(name)?;
-        containers.remove(&id, force).await
+        containers.remove(&id, name, force).await
     }
 
     async fn list_containers(
         &self,
         options: ContainerListOptions,
     ) -> Result<Vec<ContainerSummary>, ApiError> {
-        let mut records = self.containers().store.all();
-        records.retain(|r| options.all || r.state.status == super::Status::Running);
-        // Newest first, as Docker lists them.
-        records.sort_by(|a, b| b.created.cmp(&a.created));
-        if options.limit > 0 {
-            records.truncate(options.limit as usize);
+        let containers = self.containers().clone();
+        if options.size {
+            // Sizes walk the container layers: the blocking pool.
+            return blocking(move || containers.list(&options)).await;
         }
-        let now = chrono::Utc::now();
-        Ok(records.iter().map(|r| wire::summary(r, now)).collect())
+        containers.list(&options)
     }
 
-    async fn inspect_container(&self, name: &str) -> Result<ContainerInspect, ApiError> {
+    async fn inspect_container(
+        &self,
+        name: &str,
+        size: bool,
+    ) -> Result<ContainerInspect, ApiError> {
         let (containers, id) = self.resolve_container(name)?;
         let record = containers
             .store
             .get(&id)
             .ok_or_else(|| ApiError::not_found(format!("No such container: {name}")))?;
-        Ok(wire::inspect(&record))
+        let mut inspected = wire::inspect(&record, containers.is_removing(&id));
+        if size {
+            let (rw, root_fs) = blocking(move || Ok(containers.sizes(&record))).await?;
+            inspected.size_rw = Some(rw);
+            inspected.size_root_fs = Some(root_fs);
+        }
+        Ok(inspected)
     }
 
     async fn container_logs(
@@ -134,6 +148,7 @@ impl ContainerBackend for Engine {
         let source = logs::LogSource {
             path: record.paths.log.clone(),
             tty,
+            attrs: logs::log_attributes(&record.config, &record.host_config.log_config),
             watch,
             read: Some(read),
         };

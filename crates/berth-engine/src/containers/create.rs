@@ -22,8 +22,11 @@ impl Containers {
     pub(crate) fn create(
         &self,
         name: Option<String>,
-        request: ContainerCreateRequest,
+        mut request: ContainerCreateRequest,
     ) -> Result<ContainerCreateResponse, ApiError> {
+        let host_config = request.host_config.get_or_insert_with(Default::default);
+        super::restart::validate(&mut host_config.restart_policy, host_config.auto_remove)?;
+        super::logs::validate_log_config(&host_config.log_config)?;
         let image_name = request.config.image.clone();
         let image = match self.images.inspect(&image_name) {
             Ok(image) => image,
@@ -38,6 +41,7 @@ impl Containers {
             serde_json::from_value(image.config.clone()).map_err(ContainerError::from)?
         };
         let id = names::generate_id().map_err(|e| ApiError::system(e.to_string()))?;
+        let generated = name.as_deref().is_none_or(str::is_empty);
         let name = self.choose_name(name, &id)?;
         let bundle = self.data_root.join("containers").join(&id);
         let result = self.build_bundle(&id, &bundle, &image.id, &request, &image_config);
@@ -50,7 +54,7 @@ impl Containers {
                 return Err(err);
             }
         };
-        let record = ContainerRecord {
+        let mut record = ContainerRecord {
             name,
             image_name,
             image_id: image.id.to_string(),
@@ -59,8 +63,21 @@ impl Containers {
         {
             let mut entries = self.store.lock();
             // Checked again under the lock: another create may have taken the name meanwhile.
-            if let Some(holder) = entries.values().find(|e| e.record.name == record.name) {
-                let err = names::name_conflict(&record.name, &holder.record.id);
+            let taken = |entries: &std::collections::HashMap<String, super::store::Entry>,
+                         name: &str| {
+                entries
+                    .values()
+                    .find(|e| e.record.name == name)
+                    .map(|e| e.record.id.clone())
+            };
+            if generated && taken(&entries, &record.name).is_some() {
+                // A concurrent create drew the same random name: draw again, now under the
+                // lock.
+                record.name = names::generate_name(&id, |n| taken(&entries, n).is_some())
+                    .map_err(|e| ApiError::system(e.to_string()))?;
+            }
+            if let Some(holder) = taken(&entries, &record.name) {
+                let err = names::name_conflict(&record.name, &holder);
                 drop(entries);
                 let _ = self.images.remove_container_layer(&id);
                 let _ = std::fs::remove_dir_all(&bundle);

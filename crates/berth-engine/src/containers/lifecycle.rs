@@ -1,8 +1,9 @@
 //! Start, the exit monitor, kill, stop and remove. The shim owns the running container;
 //! berthd talks to it over its socket from the blocking pool and keeps the record in step.
 
-use super::store::{ContainerRecord, Status};
-use super::{blocking, now_rfc3339, signals, ContainerError, Containers};
+use super::store::{ContainerRecord, ContainerStore, Status};
+use super::{blocking, now_rfc3339, restart, signals, ContainerError, Containers};
+use crate::container::names;
 use berth_api::{ApiError, WaitCondition};
 use berth_shim::config::RuntimeChoice;
 use berth_shim::{ShimClient, ShimConfig};
@@ -71,14 +72,48 @@ fn not_running(id: &str) -> ApiError {
 }
 
 impl Containers {
-    /// Starts a container (blocking); false when it was already running.
-    pub(crate) fn start(self: &Arc<Self>, id: &str) -> Result<bool, ApiError> {
+    /// `POST /containers/{id}/start` under the container's lock: a start by the API resets
+    /// the restart count and the restart manager (moby `containerStart(..., true)`).
+    pub(crate) async fn start_api(self: &Arc<Self>, id: &str) -> Result<bool, ApiError> {
+        let lock = self.op_lock(id);
+        let _turn = lock.lock().await;
+        self.start_and_monitor(id, true).await
+    }
+
+    async fn start_and_monitor(self: &Arc<Self>, id: &str, reset: bool) -> Result<bool, ApiError> {
+        let this = self.clone();
+        let owned = id.to_string();
+        let started = blocking(move || this.start(&owned, reset)).await?;
+        if started {
+            self.monitor(id.to_string());
+        }
+        Ok(started)
+    }
+
+    /// Starts a container (blocking; the caller holds its lock); false when it was already
+    /// running or restarting. `reset`: a start by the API, not by the restart policy.
+    pub(crate) fn start(self: &Arc<Self>, id: &str, reset: bool) -> Result<bool, ApiError> {
         let record = self
             .store
             .get(id)
             .ok_or_else(|| ContainerError::NotFound(id.to_string()))?;
-        if record.state.status == Status::Running {
+        // A restarting container is up as far as the API is concerned; the policy's own
+        // start (not `reset`) is what brings it back.
+        let up = match record.state.status {
+            Status::Running => true,
+            Status::Restarting => reset,
+            _ => false,
+        };
+        if up {
             return Ok(false);
+        }
+        if self.is_removing(id) || record.state.status == Status::Dead {
+            return Err(ApiError::conflict(
+                "container is marked for removal and cannot be started",
+            ));
+        }
+        if reset {
+            self.reset_restart_manager(id);
         }
         let rootfs = record.paths.bundle.join("rootfs");
         // A failed earlier start may have left it mounted.
@@ -99,6 +134,10 @@ impl Containers {
                     r.state.exit_code = 0;
                     r.state.error.clear();
                     r.state.started_at = now_rfc3339();
+                    r.state.manually_stopped = false;
+                    if reset {
+                        r.restart_count = 0;
+                    }
                     r.clone()
                 })?;
                 self.publish("start", &record, &[]);
@@ -131,8 +170,9 @@ impl Containers {
             state.clone(),
             runtime_choice(record)?,
         );
-        config.log = Some(berth_shim::logfile::LogConfig::new(
+        config.log = Some(super::logs::shim_log_config(
             record.paths.log.clone(),
+            &record.host_config.log_config,
         ));
         config.stdin = record.config.open_stdin;
         berth_shim::spawn(&shim_executable()?, &config).map_err(ContainerError::from)?;
@@ -151,7 +191,8 @@ impl Containers {
     }
 
     /// Watches a running container until it exits, then records the exit, unmounts the
-    /// rootfs, lets the shim go, publishes `die`, and removes an `--rm` container.
+    /// rootfs, lets the shim go, publishes `die`, and either restarts it (its restart
+    /// policy, after the backoff, under its lock) or removes an `--rm` container.
     pub(crate) fn monitor(self: &Arc<Self>, id: String) {
         let this = self.clone();
         // A thread of its own, not the blocking pool: the wait lasts as long as the
@@ -160,7 +201,7 @@ impl Containers {
         let spawned = std::thread::Builder::new()
             .name("container-monitor".into())
             .spawn(move || {
-                if let Err(err) = this.wait_exit(&id) {
+                if let Err(err) = this.watch(&id) {
                     tracing::warn!(container = %id, error = %err.message, "recording an exit failed");
                 }
             });
@@ -169,9 +210,52 @@ impl Containers {
         }
     }
 
-    fn wait_exit(self: &Arc<Self>, id: &str) -> Result<(), ApiError> {
+    /// The monitor's loop: one round per run of the container.
+    fn watch(self: &Arc<Self>, id: &str) -> Result<(), ApiError> {
+        loop {
+            let Some(exit) = self.wait_exit(id)? else {
+                return Ok(());
+            };
+            match exit {
+                Exit::Stays { auto_remove } => {
+                    if auto_remove {
+                        self.auto_remove(id);
+                    }
+                    return Ok(());
+                }
+                Exit::Restarts { manager, delay } => {
+                    if !manager.wait(delay) {
+                        return Ok(());
+                    }
+                    let lock = self.op_lock(id);
+                    let _turn = lock.blocking_lock();
+                    // Canceled while this waited for the lock: whoever canceled it has
+                    // recorded the container as stopped.
+                    if manager.canceled() {
+                        return Ok(());
+                    }
+                    match self.start(id, false) {
+                        Ok(true) => continue,
+                        Ok(false) => return Ok(()),
+                        Err(err) => {
+                            tracing::warn!(container = %id, error = %err.message, "restarting failed");
+                            self.store.update(id, |r| {
+                                if r.state.status == Status::Restarting {
+                                    r.state.status = Status::Exited;
+                                }
+                            })?;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the exit and records it; None when the record is gone.
+    fn wait_exit(self: &Arc<Self>, id: &str) -> Result<Option<Exit>, ApiError> {
         let Some(record) = self.store.get(id) else {
-            return Ok(());
+            return Ok(None);
         };
         let status = match ShimClient::connect(&socket(&record)) {
             Ok(mut client) => {
@@ -188,42 +272,128 @@ impl Containers {
                 .flatten()
         });
         let _ = berth_snapshot::unmount(&record.paths.bundle.join("rootfs"));
+        let (exit_code, finished_at) = match &status {
+            Some(s) => (i64::from(s.exit_code), s.finished_at.clone()),
+            None => (255, now_rfc3339()),
+        };
+        let manager = self.restart_manager(id);
         let record = self.store.update(id, |r| {
-            r.state.status = Status::Exited;
+            let ran_for = run_time(&r.state.started_at, &finished_at);
+            let delay = manager.decide(
+                restart::Policy::of(&r.host_config.restart_policy),
+                exit_code,
+                r.state.manually_stopped,
+                r.restart_count,
+                ran_for,
+            );
             r.state.pid = 0;
-            match &status {
-                Some(s) => {
-                    r.state.exit_code = i64::from(s.exit_code);
-                    r.state.oom_killed = s.oom_killed;
-                    r.state.finished_at = s.finished_at.clone();
+            r.state.exit_code = exit_code;
+            r.state.oom_killed = status.as_ref().is_some_and(|s| s.oom_killed);
+            r.state.finished_at = finished_at.clone();
+            r.state.status = match delay {
+                Some(_) => {
+                    r.restart_count += 1;
+                    Status::Restarting
                 }
-                None => {
-                    r.state.exit_code = 255;
-                    r.state.finished_at = now_rfc3339();
-                }
-            }
-            r.clone()
-        })?;
-        let code = record.state.exit_code.to_string();
-        self.publish("die", &record, &[("exitCode", code)]);
-        if record.auto_remove {
-            self.remove_files(&record)?;
+                None => Status::Exited,
+            };
+            // Published before waiters wake, so `die` comes before the `stop` of a stop
+            // that waited for this exit, as with Docker.
+            self.publish("die", r, &[("exitCode", exit_code.to_string())]);
+            (r.clone(), delay)
+        });
+        let (record, delay) = match record {
+            Ok(updated) => updated,
+            // Removed meanwhile (a forced rm that did not wait for this monitor).
+            Err(ContainerError::NotFound(_)) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        Ok(Some(match delay {
+            Some(delay) => Exit::Restarts { manager, delay },
+            None => Exit::Stays {
+                auto_remove: record.auto_remove,
+            },
+        }))
+    }
+
+    /// `--rm`: removal as a forced `docker rm` does it, marked as in progress.
+    fn auto_remove(self: &Arc<Self>, id: &str) {
+        let lock = self.op_lock(id);
+        let _turn = lock.blocking_lock();
+        // A `docker restart` that held the lock has started it again: it stays.
+        let Some(record) = self.store.get(id).filter(|r| !super::wire::is_running(r)) else {
+            return;
+        };
+        if !self.begin_removal(id) {
+            return;
         }
+        if let Err(err) = self.remove_files(&record) {
+            tracing::warn!(container = %id, error = %err.message, "removing an --rm container failed");
+        }
+        self.end_removal(id);
+    }
+
+    /// Marks a container as stopped by the user (moby `HasBeenManuallyStopped`) and, for
+    /// the stop signal or SIGKILL, cancels its pending or future restart (`ExitOnNext`).
+    fn stopped_by_user(&self, id: &str, cancels_restart: bool) -> Result<(), ApiError> {
+        if cancels_restart {
+            self.restart_manager(id).cancel();
+        }
+        let Some(record) = self.store.get(id) else {
+            return Ok(());
+        };
+        if record.state.manually_stopped && record.state.status != Status::Restarting {
+            return Ok(());
+        }
+        self.store.update(id, |r| {
+            r.state.manually_stopped = true;
+            // A container waiting to restart is simply down now.
+            if cancels_restart && r.state.status == Status::Restarting {
+                r.state.status = Status::Exited;
+            }
+        })?;
         Ok(())
     }
 
-    /// Sends a signal to the container's init (blocking).
-    pub(crate) fn kill(&self, id: &str, signal: &str) -> Result<(), ApiError> {
+    /// `POST /containers/{id}/kill` (blocking). Not under the container's lock, so
+    /// `docker kill` gets through during a long `docker stop`, as with Docker; only a
+    /// container waiting to restart is handled under it.
+    pub(crate) fn kill_api(&self, id: &str, signal: &str) -> Result<(), ApiError> {
+        self.kill(id, signal, false)
+    }
+
+    /// Sends a signal to the container's init (blocking); `locked`: the caller holds the
+    /// container's lock.
+    fn kill(&self, id: &str, signal: &str, locked: bool) -> Result<(), ApiError> {
         let signal = if signal.is_empty() { "SIGKILL" } else { signal };
         let number = signals::parse(signal)?;
         let record = self
             .store
             .get(id)
             .ok_or_else(|| ContainerError::NotFound(id.to_string()))?;
-        if record.state.status != Status::Running {
-            return Err(not_running(id));
+        let stop_signal = signals::parse(&record.stop_signal).unwrap_or(15);
+        let cancels_restart = number == 9 || number == stop_signal;
+        match record.state.status {
+            Status::Running => {}
+            // Nothing to signal: the stop signal or SIGKILL keeps it from coming back.
+            Status::Restarting => {
+                let lock = self.op_lock(id);
+                let _turn = if locked {
+                    None
+                } else {
+                    Some(lock.blocking_lock())
+                };
+                self.stopped_by_user(id, cancels_restart)?;
+                self.publish("kill", &record, &[("signal", number.to_string())]);
+                return Ok(());
+            }
+            _ => return Err(not_running(id)),
         }
-        let mut client = ShimClient::connect(&socket(&record)).map_err(ContainerError::from)?;
+        self.stopped_by_user(id, cancels_restart)?;
+        // No shim to talk to: the container has exited and its monitor is recording it.
+        let Ok(mut client) = ShimClient::connect(&socket(&record)) else {
+            return Err(not_running(id));
+        };
         client
             .signal(None, number, false)
             .map_err(ContainerError::from)?;
@@ -276,8 +446,26 @@ impl Containers {
         }
     }
 
-    /// Docker's stop: the stop signal, then SIGKILL after the timeout; false if it was not
-    /// running.
+    /// `POST /containers/{id}/stop` under the container's lock; publishes `stop`.
+    pub(crate) async fn stop_api(
+        self: &Arc<Self>,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        let lock = self.op_lock(id);
+        let _turn = lock.lock().await;
+        let stopped = self.stop(id, signal, timeout).await?;
+        if stopped {
+            if let Some(record) = self.store.get(id) {
+                self.publish("stop", &record, &[]);
+            }
+        }
+        Ok(stopped)
+    }
+
+    /// Docker's stop (the caller holds the lock): the stop signal, then SIGKILL after the
+    /// timeout; false if it was neither running nor restarting.
     pub(crate) async fn stop(
         self: &Arc<Self>,
         id: &str,
@@ -288,72 +476,215 @@ impl Containers {
             .store
             .get(id)
             .ok_or_else(|| ContainerError::NotFound(id.to_string()))?;
-        if record.state.status != Status::Running {
-            return Ok(false);
+        match record.state.status {
+            Status::Running => {}
+            Status::Restarting => {
+                self.stopped_by_user(id, true)?;
+                return Ok(true);
+            }
+            _ => return Ok(false),
         }
+        // A stop never lets the policy bring it back, whatever signal it sends.
+        self.stopped_by_user(id, true)?;
         let signal = signal.unwrap_or_else(|| record.stop_signal.clone());
         let seconds = timeout.or(record.stop_timeout).unwrap_or(10);
         let limit = (seconds >= 0).then(|| Duration::from_secs(seconds as u64));
         let this = self.clone();
         let owned = id.to_string();
-        let sent = blocking(move || this.kill(&owned, &signal)).await;
-        if sent.is_ok() && self.stopped_within(id, limit).await {
-            return Ok(true);
-        }
-        let this = self.clone();
-        let owned = id.to_string();
-        match blocking(move || this.kill(&owned, "SIGKILL")).await {
-            Ok(()) => {}
-            // It exited between the timeout and the kill: stopped all the same.
-            Err(err) if err.kind == berth_api::error::ErrorKind::Conflict => return Ok(true),
-            Err(err) => return Err(err),
-        }
-        self.stopped_within(id, None).await;
-        Ok(true)
-    }
-
-    /// Docker's rm: refuses a running container unless forced (then kills it first).
-    pub(crate) async fn remove(self: &Arc<Self>, id: &str, force: bool) -> Result<(), ApiError> {
-        let record = self
-            .store
-            .get(id)
-            .ok_or_else(|| ContainerError::NotFound(id.to_string()))?;
-        if record.state.status == Status::Running {
-            if !force {
-                return Err(ApiError::conflict(format!(
-                    "cannot remove container \"{}\": container is running: stop the container \
-                     before removing or force remove",
-                    record.name
-                )));
-            }
+        let sent = blocking(move || this.kill(&owned, &signal, true)).await;
+        if !(sent.is_ok() && self.stopped_within(id, limit).await) {
             let this = self.clone();
             let owned = id.to_string();
-            match blocking(move || this.kill(&owned, "SIGKILL")).await {
+            match blocking(move || this.kill(&owned, "SIGKILL", true)).await {
                 Ok(()) => {}
+                // It exited between the timeout and the kill: stopped all the same.
                 Err(err) if err.kind == berth_api::error::ErrorKind::Conflict => {}
                 Err(err) => return Err(err),
             }
             self.stopped_within(id, None).await;
         }
+        // It exited on its own just before the stop and the policy chose to restart it.
+        self.stopped_by_user(id, true)?;
+        Ok(true)
+    }
+
+    /// `POST /containers/{id}/restart`: stop if running (the timeout and signal as for
+    /// stop), then start with a fresh restart count; events `stop`, `start`, `restart`.
+    pub(crate) async fn restart(
+        self: &Arc<Self>,
+        id: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let lock = self.op_lock(id);
+        let _turn = lock.lock().await;
+        if self.is_removing(id) {
+            return Err(ApiError::conflict(
+                "container is marked for removal and cannot be started",
+            ));
+        }
+        if self.stop(id, signal, timeout).await? {
+            if let Some(record) = self.store.get(id) {
+                self.publish("stop", &record, &[]);
+            }
+        }
+        self.start_and_monitor(id, true).await?;
+        if let Some(record) = self.store.get(id) {
+            self.publish("restart", &record, &[]);
+        }
+        Ok(())
+    }
+
+    /// Docker's rm: refuses a running container unless forced (then kills it first); a
+    /// second rm while one is in progress is a conflict. `name` is what the client asked.
+    pub(crate) async fn remove(
+        self: &Arc<Self>,
+        id: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<(), ApiError> {
+        if !self.begin_removal(id) {
+            return Err(ApiError::conflict(format!(
+                "removal of container {name} is already in progress"
+            )));
+        }
+        let lock = self.op_lock(id);
+        let result = {
+            let _turn = lock.lock().await;
+            self.remove_locked(id, name, force).await
+        };
+        self.end_removal(id);
+        result
+    }
+
+    async fn remove_locked(
+        self: &Arc<Self>,
+        id: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<(), ApiError> {
+        let record = self
+            .store
+            .get(id)
+            .ok_or_else(|| ApiError::not_found(format!("No such container: {name}")))?;
+        match record.state.status {
+            Status::Running | Status::Restarting if !force => {
+                return Err(ApiError::conflict(format!(
+                    "cannot remove container \"{}\": container is {}: stop the container \
+                     before removing or force remove",
+                    record.name,
+                    record.state.status.as_str()
+                )));
+            }
+            Status::Restarting => self.stopped_by_user(id, true)?,
+            Status::Running => {
+                self.stopped_by_user(id, true)?;
+                let this = self.clone();
+                let owned = id.to_string();
+                match blocking(move || this.kill(&owned, "SIGKILL", true)).await {
+                    Ok(()) => {}
+                    Err(err) if err.kind == berth_api::error::ErrorKind::Conflict => {}
+                    Err(err) => return Err(err),
+                }
+                self.stopped_within(id, None).await;
+                self.stopped_by_user(id, true)?;
+            }
+            _ => {}
+        }
         let this = self.clone();
         let Some(record) = self.store.get(id) else {
-            // An `--rm` container removed itself meanwhile.
             return Ok(());
         };
         blocking(move || this.remove_files(&record)).await
     }
 
     /// Deletes the layer, the bundle and shim state, then the record (blocking).
+    /// A failure leaves the container `dead` (moby's `SetDead`): only removal is left.
     fn remove_files(&self, record: &ContainerRecord) -> Result<(), ApiError> {
         let _ = berth_snapshot::unmount(&record.paths.bundle.join("rootfs"));
-        self.images
+        let files = self
+            .images
             .remove_container_layer(&record.id)
-            .map_err(ContainerError::from)?;
-        remove_dir(&record.paths.bundle)?;
-        remove_dir(&record.paths.shim_state)?;
+            .map_err(|e| ApiError::from(ContainerError::from(e)))
+            .and_then(|()| remove_dir(&record.paths.bundle))
+            .and_then(|()| remove_dir(&record.paths.shim_state));
+        if let Err(err) = files {
+            let _ = self
+                .store
+                .update(&record.id, |r| r.state.status = Status::Dead);
+            return Err(ApiError::system(format!(
+                "unable to remove filesystem for {}: {}",
+                record.id, err.message
+            )));
+        }
         self.store.remove(&record.id)?;
+        self.forget(&record.id);
         self.publish("destroy", record, &[]);
         Ok(())
+    }
+
+    /// `POST /containers/{id}/rename?name=`: Docker's name rules and messages; event
+    /// `rename` with the old name.
+    pub(crate) async fn rename(self: &Arc<Self>, id: &str, new_name: &str) -> Result<(), ApiError> {
+        if new_name.is_empty() {
+            return Err(ApiError::invalid("Neither old nor new names may be empty"));
+        }
+        let lock = self.op_lock(id);
+        let _turn = lock.lock().await;
+        let wanted = if new_name.starts_with('/') {
+            new_name.to_string()
+        } else {
+            format!("/{new_name}")
+        };
+        let this = self.clone();
+        let owned = id.to_string();
+        let (old, record) = blocking(move || {
+            let mut entries = this.store.lock();
+            let old = entries
+                .get(&owned)
+                .map(|e| e.record.name.clone())
+                .ok_or_else(|| ContainerError::NotFound(owned.clone()))?;
+            if old == wanted {
+                return Err(ApiError::invalid(
+                    "Renaming a container with the same name as its current name",
+                ));
+            }
+            let allocating = |e: ApiError| {
+                ApiError::new(
+                    e.kind,
+                    format!("Error when allocating new name: {}", e.message),
+                )
+            };
+            let name = names::validate_name(&wanted).map_err(allocating)?;
+            if let Some(holder) = entries.values().find(|e| e.record.name == name) {
+                return Err(allocating(names::name_conflict(&name, &holder.record.id)));
+            }
+            let record = ContainerStore::rename(&mut entries, &this.store, &owned, &name)?;
+            Ok((old, record))
+        })
+        .await?;
+        self.publish("rename", &record, &[("oldName", old)]);
+        Ok(())
+    }
+}
+
+/// How a run ended, for the monitor.
+enum Exit {
+    /// Down for good (until started again); `--rm` containers go.
+    Stays { auto_remove: bool },
+    /// The policy restarts it after `delay`, unless `manager` is canceled first.
+    Restarts {
+        manager: Arc<restart::RestartManager>,
+        delay: Duration,
+    },
+}
+
+/// How long a run lasted (zero when a time is missing).
+fn run_time(started_at: &str, finished_at: &str) -> Duration {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    match (parse(started_at), parse(finished_at)) {
+        (Some(start), Some(end)) => (end - start).to_std().unwrap_or_default(),
+        _ => Duration::ZERO,
     }
 }
 
@@ -366,12 +697,140 @@ fn remove_dir(path: &Path) -> Result<(), ApiError> {
 }
 
 impl Containers {
-    /// Starts a monitor for every container recorded as running.
+    /// At daemon start: a monitor for every container recorded as running (live restore);
+    /// containers whose policy says so come back up (moby's restore: `always`, and
+    /// `unless-stopped` or `on-failure` as their rules allow, if they ever ran); `--rm`
+    /// containers that exited meanwhile go.
     pub(crate) fn restore(self: &Arc<Self>) {
         for record in self.store.all() {
-            if record.state.status == Status::Running {
-                self.monitor(record.id);
+            let id = record.id.clone();
+            match record.state.status {
+                Status::Running => self.monitor(id),
+                Status::Restarting | Status::Exited => {
+                    let policy = restart::Policy::of(&record.host_config.restart_policy);
+                    let comes_back = !record.state.started_at.is_empty()
+                        && policy.should_restart(
+                            record.state.exit_code,
+                            record.state.manually_stopped,
+                            record.restart_count,
+                        );
+                    if comes_back {
+                        let this = self.clone();
+                        std::thread::spawn(move || this.restore_start(&id));
+                    } else if record.state.status == Status::Restarting {
+                        let _ = self.store.update(&id, |r| r.state.status = Status::Exited);
+                    } else if record.auto_remove {
+                        let this = self.clone();
+                        std::thread::spawn(move || this.auto_remove(&id));
+                    }
+                }
+                Status::Created | Status::Dead => {}
             }
         }
+    }
+
+    fn restore_start(self: &Arc<Self>, id: &str) {
+        let lock = self.op_lock(id);
+        let _turn = lock.blocking_lock();
+        let _ = self.store.update(id, |r| {
+            if r.state.status == Status::Restarting {
+                r.state.status = Status::Exited;
+            }
+        });
+        match self.start(id, true) {
+            Ok(true) => self.monitor(id.to_string()),
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(container = %id, error = %err.message, "restarting at daemon start failed")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::containers;
+    use super::*;
+
+    fn record(name: &str, status: Status) -> ContainerRecord {
+        let mut r = ContainerRecord {
+            id: format!("{name:0<64}"),
+            name: format!("/{name}"),
+            ..Default::default()
+        };
+        r.state.status = status;
+        r.state.started_at = "2024-01-01T00:00:00Z".into();
+        r
+    }
+
+    #[tokio::test]
+    async fn conflicting_operations_get_dockers_409s() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Arc::new(containers(
+            dir.path(),
+            vec![
+                record("up", Status::Running),
+                record("down", Status::Exited),
+            ],
+        ));
+        let up = format!("{:0<64}", "up");
+        let err = c.remove(&up, "up", false).await.unwrap_err();
+        assert_eq!(err.kind, berth_api::error::ErrorKind::Conflict);
+        assert_eq!(
+            err.message,
+            "cannot remove container \"/up\": container is running: stop the container \
+             before removing or force remove"
+        );
+        // A removal in progress (held here) turns a second one and a start away.
+        let down = format!("{:0<64}", "down");
+        assert!(c.begin_removal(&down));
+        let err = c.remove(&down, "down", true).await.unwrap_err();
+        assert_eq!(err.kind, berth_api::error::ErrorKind::Conflict);
+        assert_eq!(
+            err.message,
+            "removal of container down is already in progress"
+        );
+        let err = c.start_api(&down).await.unwrap_err();
+        assert_eq!(
+            err.message,
+            "container is marked for removal and cannot be started"
+        );
+        c.end_removal(&down);
+        assert!(c.store.get(&down).is_some(), "nothing was removed");
+    }
+
+    #[tokio::test]
+    async fn rename_follows_dockers_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Arc::new(containers(
+            dir.path(),
+            vec![record("one", Status::Exited), record("two", Status::Exited)],
+        ));
+        let one = format!("{:0<64}", "one");
+        let two = format!("{:0<64}", "two");
+        let err = c.rename(&one, "two").await.unwrap_err();
+        assert_eq!(err.kind, berth_api::error::ErrorKind::Conflict);
+        assert!(err
+            .message
+            .starts_with("Error when allocating new name: Conflict. The container name \"/two\""));
+        let err = c.rename(&one, "one").await.unwrap_err();
+        assert_eq!(
+            err.message,
+            "Renaming a container with the same name as its current name"
+        );
+        let err = c.rename(&one, "-x").await.unwrap_err();
+        assert_eq!(err.kind, berth_api::error::ErrorKind::InvalidParameter);
+        c.rename(&one, "/three").await.unwrap();
+        assert_eq!(c.store.get(&one).unwrap().name, "/three");
+        assert_eq!(c.store.get(&two).unwrap().name, "/two");
+    }
+
+    #[test]
+    fn run_time_is_the_difference_or_zero() {
+        assert_eq!(
+            run_time("2024-01-01T00:00:00Z", "2024-01-01T00:00:12.5Z"),
+            Duration::from_millis(12_500)
+        );
+        assert_eq!(run_time("", "2024-01-01T00:00:00Z"), Duration::ZERO);
     }
 }

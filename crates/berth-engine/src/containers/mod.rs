@@ -7,14 +7,47 @@ mod backend;
 mod create;
 mod exec;
 mod lifecycle;
+mod list;
 mod logs;
+mod restart;
 mod signals;
 pub mod store;
 mod wire;
 
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::store::{ContainerRecord, ContainerStore};
+    use super::Containers;
+    use std::sync::Arc;
+
+    /// Containers over an empty image store in `dir`, with these records.
+    pub fn containers(dir: &std::path::Path, records: Vec<ContainerRecord>) -> Containers {
+        let images = Arc::new(
+            berth_image::ImageStore::open(&dir.join("data"), berth_image::Limits::default())
+                .expect("image store"),
+        );
+        let containers = Containers::open(
+            images,
+            Arc::new(crate::EventBus::new()),
+            dir.join("data"),
+            dir.join("exec"),
+        )
+        .expect("containers");
+        {
+            let mut entries = containers.store.lock();
+            for record in records {
+                ContainerStore::insert(&mut entries, &containers.store, record).unwrap();
+            }
+        }
+        containers
+    }
+}
+
 pub use store::{ContainerRecord, ContainerStore, Status};
 
 use berth_api::ApiError;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
@@ -74,20 +107,27 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// What container work needs, shared with the per-container exit monitors.
 pub struct Containers {
-    pub(crate) images: std::sync::Arc<berth_image::ImageStore>,
+    pub(crate) images: Arc<berth_image::ImageStore>,
     pub(crate) store: ContainerStore,
-    pub(crate) events: std::sync::Arc<crate::EventBus>,
+    pub(crate) events: Arc<crate::EventBus>,
     pub(crate) data_root: std::path::PathBuf,
     pub(crate) exec_root: std::path::PathBuf,
     /// Attaches waiting for a start, and exec instances.
     pub(crate) sessions: attach::Sessions,
+    /// Per-container operation locks: start, stop, restart, rm, rename and a restart by
+    /// the policy take turns on one container.
+    op_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The current restart manager of each container that has one.
+    restarts: std::sync::Mutex<HashMap<String, Arc<restart::RestartManager>>>,
+    /// Containers being removed (moby's `RemovalInProgress`; not persisted).
+    removing: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Containers {
     /// Loads the records (blocking).
     pub fn open(
-        images: std::sync::Arc<berth_image::ImageStore>,
-        events: std::sync::Arc<crate::EventBus>,
+        images: Arc<berth_image::ImageStore>,
+        events: Arc<crate::EventBus>,
         data_root: std::path::PathBuf,
         exec_root: std::path::PathBuf,
     ) -> Result<Containers, ContainerError> {
@@ -98,7 +138,68 @@ impl Containers {
             data_root,
             exec_root,
             sessions: attach::Sessions::default(),
+            op_locks: Default::default(),
+            restarts: Default::default(),
+            removing: Default::default(),
         })
+    }
+
+    /// The operation lock of one container.
+    pub(crate) fn op_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.op_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    /// The container's restart manager (a fresh one the first time).
+    pub(crate) fn restart_manager(&self, id: &str) -> Arc<restart::RestartManager> {
+        let mut managers = self.restarts.lock().unwrap_or_else(|e| e.into_inner());
+        managers.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Cancels the current restart manager and installs a fresh one (a start).
+    pub(crate) fn reset_restart_manager(&self, id: &str) {
+        let mut managers = self.restarts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = managers.insert(id.to_string(), Default::default()) {
+            old.cancel();
+        }
+    }
+
+    pub(crate) fn is_removing(&self, id: &str) -> bool {
+        self.removing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+
+    /// Marks a removal as started; false when one already is.
+    pub(crate) fn begin_removal(&self, id: &str) -> bool {
+        self.removing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string())
+    }
+
+    pub(crate) fn end_removal(&self, id: &str) {
+        self.removing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
+    /// Forgets the per-container state of a removed container.
+    pub(crate) fn forget(&self, id: &str) {
+        self.op_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        if let Some(m) = self
+            .restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+        {
+            m.cancel();
+        }
     }
 
     /// Publishes a container event with Docker's attributes (name, image, and `extra`).

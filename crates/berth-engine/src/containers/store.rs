@@ -21,7 +21,11 @@ pub enum Status {
     #[default]
     Created,
     Running,
+    /// Exited, and waiting out the restart policy's backoff before starting again.
+    Restarting,
     Exited,
+    /// Removal failed half-way (moby's `dead`): only removal is left.
+    Dead,
 }
 
 impl Status {
@@ -29,7 +33,9 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Restarting => "restarting",
             Status::Exited => "exited",
+            Status::Dead => "dead",
         }
     }
 }
@@ -46,6 +52,9 @@ pub struct RunState {
     pub started_at: String,
     pub finished_at: String,
     pub error: String,
+    /// Set by stop and kill, cleared by start (moby `HasBeenManuallyStopped`):
+    /// `unless-stopped` containers stay down, also across a daemon restart.
+    pub manually_stopped: bool,
 }
 
 /// Where a container's files are.
@@ -176,6 +185,23 @@ impl ContainerStore {
         let (watch, _) = watch::channel(Watched::default());
         entries.insert(record.id.clone(), Entry { record, watch });
         Ok(())
+    }
+
+    /// Renames a record (blocking); the caller has checked the name under the same lock.
+    pub fn rename(
+        entries: &mut HashMap<String, Entry>,
+        store: &ContainerStore,
+        id: &str,
+        name: &str,
+    ) -> Result<ContainerRecord, ContainerError> {
+        let entry = entries
+            .get_mut(id)
+            .ok_or_else(|| ContainerError::NotFound(id.to_string()))?;
+        let mut record = entry.record.clone();
+        record.name = name.to_string();
+        store.write(id, Some(&record))?;
+        entry.record = record.clone();
+        Ok(record)
     }
 
     /// Changes one record, persists it, and tells waiters (blocking).

@@ -26,11 +26,32 @@ fn parse_time(time: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-pub fn inspect(record: &ContainerRecord) -> ContainerInspect {
+/// Running as Docker counts it: a restarting container is still "running" (moby's
+/// `SetRestarting`), so rm and stop treat it as up.
+pub fn is_running(record: &ContainerRecord) -> bool {
+    matches!(record.state.status, Status::Running | Status::Restarting)
+}
+
+/// moby `State.StateString`: the `State` of ps rows, inspect's `State.Status`, and what
+/// the `status` filter matches.
+pub fn state_string(record: &ContainerRecord, removing: bool) -> &'static str {
+    match record.state.status {
+        Status::Running => "running",
+        Status::Restarting => "restarting",
+        _ if removing => "removing",
+        Status::Dead => "dead",
+        _ if record.state.started_at.is_empty() => "created",
+        _ => "exited",
+    }
+}
+
+pub fn inspect(record: &ContainerRecord, removing: bool) -> ContainerInspect {
     let s = &record.state;
     let state = ContainerState {
-        status: s.status.as_str().to_string(),
-        running: s.status == Status::Running,
+        status: state_string(record, removing).to_string(),
+        running: is_running(record),
+        restarting: s.status == Status::Restarting,
+        dead: s.status == Status::Dead,
         oom_killed: s.oom_killed,
         pid: i64::from(s.pid),
         exit_code: s.exit_code,
@@ -55,7 +76,14 @@ pub fn inspect(record: &ContainerRecord) -> ContainerInspect {
         restart_count: record.restart_count,
         driver: "overlay2".into(),
         platform: "linux".into(),
-        host_config: Some(record.host_config.clone()),
+        host_config: Some({
+            let mut host_config = record.host_config.clone();
+            // Records from before restart policies were validated may hold "".
+            if host_config.restart_policy.name.is_empty() {
+                host_config.restart_policy.name = "no".into();
+            }
+            host_config
+        }),
         graph_driver: DriverData {
             name: "overlay2".into(),
             data: None,
@@ -101,24 +129,26 @@ pub fn human_duration(d: chrono::Duration) -> String {
     }
 }
 
-fn status_text(record: &ContainerRecord, now: DateTime<Utc>) -> String {
+/// moby `State.String`: the `Status` column of ps.
+pub fn status_text(record: &ContainerRecord, removing: bool, now: DateTime<Utc>) -> String {
     let since = |t: &str| {
         parse_time(t)
             .map(|t| human_duration(now - t))
             .unwrap_or_default()
     };
-    match record.state.status {
-        Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", since(&record.state.started_at)),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            record.state.exit_code,
-            since(&record.state.finished_at)
-        ),
+    let s = &record.state;
+    match s.status {
+        Status::Running => format!("Up {}", since(&s.started_at)),
+        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at)),
+        _ if removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+        _ if s.started_at.is_empty() => "Created".into(),
+        _ if s.finished_at.is_empty() => String::new(),
+        _ => format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at)),
     }
 }
 
-pub fn summary(record: &ContainerRecord, now: DateTime<Utc>) -> ContainerSummary {
+pub fn summary(record: &ContainerRecord, removing: bool, now: DateTime<Utc>) -> ContainerSummary {
     let mut command = vec![record.path.clone()];
     command.extend(record.args.iter().cloned());
     let network_mode = match record.host_config.network_mode.as_str() {
@@ -133,8 +163,8 @@ pub fn summary(record: &ContainerRecord, now: DateTime<Utc>) -> ContainerSummary
         command: command.join(" "),
         created: parse_time(&record.created).map_or(0, |t| t.timestamp()),
         labels: Some(record.config.labels.clone().unwrap_or_default()),
-        state: record.state.status.as_str().to_string(),
-        status: status_text(record, now),
+        state: state_string(record, removing).to_string(),
+        status: status_text(record, removing, now),
         host_config: SummaryHostConfig {
             network_mode,
             ..Default::default()
@@ -148,8 +178,55 @@ pub fn summary(record: &ContainerRecord, now: DateTime<Utc>) -> ContainerSummary
 
 #[cfg(test)]
 mod tests {
-    use super::human_duration;
+    use super::*;
     use chrono::Duration;
+
+    fn record(status: Status, started: &str, finished: &str, code: i64) -> ContainerRecord {
+        let mut r = ContainerRecord::default();
+        r.state.status = status;
+        r.state.started_at = started.into();
+        r.state.finished_at = finished.into();
+        r.state.exit_code = code;
+        r
+    }
+
+    #[test]
+    fn states_and_status_texts_read_like_dockers() {
+        let now = parse_time("2024-01-01T00:02:00Z").unwrap();
+        let created = record(Status::Created, "", "", 0);
+        assert_eq!(state_string(&created, false), "created");
+        assert_eq!(status_text(&created, false, now), "Created");
+        let up = record(Status::Running, "2024-01-01T00:01:57Z", "", 0);
+        assert_eq!(state_string(&up, false), "running");
+        assert_eq!(status_text(&up, false, now), "Up 3 seconds");
+        let exited = record(
+            Status::Exited,
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00Z",
+            3,
+        );
+        assert_eq!(state_string(&exited, false), "exited");
+        assert_eq!(status_text(&exited, false, now), "Exited (3) 2 minutes ago");
+        assert_eq!(state_string(&exited, true), "removing");
+        assert_eq!(status_text(&exited, true, now), "Removal In Progress");
+        let restarting = record(
+            Status::Restarting,
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:01:58Z",
+            1,
+        );
+        assert_eq!(state_string(&restarting, false), "restarting");
+        assert_eq!(
+            status_text(&restarting, false, now),
+            "Restarting (1) 2 seconds ago"
+        );
+        let inspected = inspect(&restarting, false);
+        let state = inspected.state.unwrap();
+        assert!(state.running && state.restarting && !state.dead);
+        // A start that failed leaves exit code 128 but no start time: still "created".
+        let failed = record(Status::Exited, "", "", 128);
+        assert_eq!(state_string(&failed, false), "created");
+    }
 
     #[test]
     fn durations_read_like_dockers() {

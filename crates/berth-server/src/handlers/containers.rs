@@ -1,9 +1,12 @@
-//! `/containers/...`: create, start, wait, kill, stop, remove, list, inspect, logs.
+//! `/containers/...`: create, start, wait, kill, stop, restart, rename, remove, list,
+//! inspect, logs.
 
 use crate::body::json_body;
 use crate::response::{self, ApiResponse};
 use crate::router::Query;
+use berth_api::filters::Filters;
 use berth_api::models::container::ContainerCreateRequest;
+use berth_api::timestamp::Timestamp;
 use berth_api::{ApiError, Backend, ContainerListOptions, LogsOptions, WaitCondition};
 use http::StatusCode;
 use hyper::body::Incoming;
@@ -92,6 +95,31 @@ pub async fn stop<B: Backend>(
     ))
 }
 
+pub async fn restart<B: Backend>(
+    backend: &B,
+    id: &str,
+    query: &Query,
+) -> Result<ApiResponse, ApiError> {
+    let signal = query
+        .get("signal")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let timeout = seconds(query, "t")?;
+    backend.restart_container(id, signal, timeout).await?;
+    Ok(response::no_content())
+}
+
+pub async fn rename<B: Backend>(
+    backend: &B,
+    id: &str,
+    query: &Query,
+) -> Result<ApiResponse, ApiError> {
+    backend
+        .rename_container(id, query.get_or_empty("name"))
+        .await?;
+    Ok(response::no_content())
+}
+
 pub async fn remove<B: Backend>(
     backend: &B,
     id: &str,
@@ -107,6 +135,8 @@ pub async fn list<B: Backend>(backend: &B, query: &Query) -> Result<ApiResponse,
     let options = ContainerListOptions {
         all: query.bool("all"),
         limit: seconds(query, "limit")?.unwrap_or(0),
+        size: query.bool("size"),
+        filters: Filters::from_json(query.get_or_empty("filters"))?,
     };
     Ok(response::json(
         StatusCode::OK,
@@ -114,10 +144,14 @@ pub async fn list<B: Backend>(backend: &B, query: &Query) -> Result<ApiResponse,
     ))
 }
 
-pub async fn inspect<B: Backend>(backend: &B, id: &str) -> Result<ApiResponse, ApiError> {
+pub async fn inspect<B: Backend>(
+    backend: &B,
+    id: &str,
+    query: &Query,
+) -> Result<ApiResponse, ApiError> {
     Ok(response::json(
         StatusCode::OK,
-        &backend.inspect_container(id).await?,
+        &backend.inspect_container(id, query.bool("size")).await?,
     ))
 }
 
@@ -140,6 +174,9 @@ pub async fn logs<B: Backend>(
         timestamps: query.bool("timestamps"),
         tail,
         follow: query.bool("follow"),
+        since: log_time(query, "since")?,
+        until: log_time(query, "until")?,
+        details: query.bool("details"),
     };
     let stream = backend.container_logs(id, options).await?;
     let content_type = if stream.tty {
@@ -152,4 +189,14 @@ pub async fn logs<B: Backend>(
         content_type,
         stream.body,
     ))
+}
+
+/// `since`/`until` of logs: Docker's time forms; empty or `0` means unset.
+fn log_time(query: &Query, key: &str) -> Result<Option<Timestamp>, ApiError> {
+    match query.get_or_empty(key) {
+        "" | "0" => Ok(None),
+        value => Timestamp::parse(value, Timestamp::now())
+            .map(Some)
+            .map_err(|e| ApiError::invalid(e.to_string())),
+    }
 }
