@@ -25,7 +25,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// berth-runc beside berthd, else runc on PATH.
-fn runtime_binary() -> Result<PathBuf, ApiError> {
+pub(super) fn runtime_binary() -> Result<PathBuf, ApiError> {
     sibling("berth-runc")
         .or_else(|| on_path("runc"))
         .ok_or_else(|| ApiError::system("no OCI runtime found (berth-runc or runc)"))
@@ -340,10 +340,16 @@ fn remove_dir(path: &Path) -> Result<(), ApiError> {
 }
 
 impl Containers {
-    /// Starts a monitor for every container recorded as running.
+    /// Starts a monitor for every container recorded as running, after releasing what a
+    /// lost task (its shim gone) left behind (`restore.rs`).
     pub(crate) fn restore(self: &Arc<Self>) {
         for record in self.store.all() {
             if record.state.status == Status::Running {
+                if !super::restore::shim_answers(&record) {
+                    if let Ok(runtime) = runtime_binary() {
+                        super::restore::release_lost_task(&record, &runtime);
+                    }
+                }
                 self.monitor(record.id);
             }
         }

@@ -6,6 +6,7 @@ mod backend;
 mod create;
 mod lifecycle;
 mod logs;
+mod restore;
 mod signals;
 pub mod store;
 mod wire;

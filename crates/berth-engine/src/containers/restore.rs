@@ -1,0 +1,31 @@
+//! Live restore: what berthd does at start-up for a container recorded as running whose
+//! task may have been lost while the daemon was down. A shim that still answers keeps the
+//! container (the exit monitor reattaches to it); a shim that is gone leaves the runtime's
+//! state and cgroup behind, and possibly a process outside any shim, which are released
+//! here before the monitor records the exit (255 when the shim left no exit file, as Docker
+//! does for a lost task) and unmounts the rootfs.
+
+use super::store::ContainerRecord;
+use berth_shim::ShimClient;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Whether the container's shim answers on its socket.
+pub(super) fn shim_answers(record: &ContainerRecord) -> bool {
+    ShimClient::connect(&record.paths.shim_state.join("shim.sock")).is_ok()
+}
+
+/// Deletes what the OCI runtime still holds for a container whose shim is gone: `delete
+/// --force` kills any process left in the container and removes its cgroup and state.
+/// Harmless when the runtime has nothing (the shim had already deleted it).
+pub(super) fn release_lost_task(record: &ContainerRecord, runtime: &Path) {
+    let deleted = Command::new(runtime)
+        .args(["delete", "--force", &record.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if let Err(err) = deleted {
+        tracing::warn!(container = %record.id, error = %err, "deleting a lost task");
+    }
+}
