@@ -495,3 +495,100 @@ fn an_image_dev_null_symlink_cannot_redirect_masking() {
         before
     );
 }
+
+/// Builds `tests/probe/syscall_probe.c` static into the rootfs as `/bin/probe`; false (the
+/// caller skips) when there is no C compiler or no static libc.
+fn install_probe(bundle: &Bundle) -> bool {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/probe/syscall_probe.c");
+    let built = std::process::Command::new("cc")
+        .args(["-static", "-O1", "-o"])
+        .arg(bundle.rootfs().join("bin/probe"))
+        .arg(source)
+        .status();
+    matches!(built, Ok(s) if s.success())
+}
+
+/// Whether the kernel runs 32-bit `int $0x80` calls (CONFIG_IA32_EMULATION, not disabled).
+fn ia32_emulation() -> bool {
+    let config = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r)",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let disabled = std::fs::read_to_string("/proc/cmdline")
+        .unwrap_or_default()
+        .contains("ia32_emulation=0");
+    config.contains("CONFIG_IA32_EMULATION=y")
+        && !config.contains("CONFIG_IA32_EMULATION_DEFAULT_DISABLED=y")
+        && !disabled
+}
+
+/// Docker's default profile (SECURITY.md 1.5, 5.E 38): a syscall newer than any the
+/// profile names gets ENOSYS (so libc falls back), a known denied one EPERM, and neither
+/// the i386 `int $0x80` ABI nor the x32 ABI slips past the filter. The process holds
+/// CAP_SYS_ADMIN, so only seccomp can refuse `unshare`.
+#[test]
+fn default_profile_answers_enosys_for_unknown_syscalls_and_filters_every_abi() {
+    berth_testutil::require_root!();
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: the probe issues x86_64, x32 and i386 system calls");
+        return;
+    }
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    if !install_probe(&bundle) {
+        eprintln!("skipped: no C compiler with a static libc to build the syscall probe");
+        return;
+    }
+    let caps: Vec<String> = common::DOCKER_CAPS.iter().map(|s| s.to_string()).collect();
+    let mut with_admin = caps.clone();
+    with_admin.push("CAP_SYS_ADMIN".into());
+    bundle.config["process"]["capabilities"] = json!({
+        "bounding": with_admin, "effective": with_admin, "permitted": with_admin
+    });
+    let profile = berth_runtime::profile::default_seccomp(
+        &caps,
+        berth_runtime::profile::native_arch(),
+        berth_runtime::profile::kernel_version(),
+    )
+    .unwrap();
+    bundle.config["linux"]["seccomp"] = serde_json::to_value(&profile).unwrap();
+    let ia32 = ia32_emulation();
+    // (label, probe arguments, expected errno)
+    let mut cases = vec![
+        ("getpid allowed", "64 39", 0),
+        ("unknown number 1000", "64 1000", 38),
+        ("keyctl", "64 250", 1),
+        ("unshare(CLONE_NEWUTS)", "64 272 0x04000000", 1),
+        // The x32 ABI is filtered on its own numbers (the profile lists x32), whether or not
+        // this kernel runs x32 at all (CONFIG_X86_X32_ABI).
+        ("x32 unshare", "x32 272 0x04000000", 1),
+        ("x32 keyctl", "x32 250", 1),
+        ("x32 unknown number 1000", "x32 1000", 38),
+    ];
+    if ia32 {
+        cases.extend([
+            ("i386 getpid allowed", "i386 20", 0),
+            ("i386 unshare", "i386 310 0x04000000", 1),
+            ("i386 keyctl", "i386 288", 1),
+            ("i386 unknown number 1000", "i386 1000", 38),
+        ]);
+    } else {
+        eprintln!("i386 cases skipped: the kernel has no IA32 emulation (CONFIG_IA32_EMULATION)");
+    }
+    let script: String = cases
+        .iter()
+        .map(|(_, args, _)| format!("/bin/probe {args};"))
+        .collect();
+    bundle.args(&["sh", "-c", &script]);
+    let (code, out, err) = root.run(&bundle);
+    assert_eq!(code, 0, "{out}{err}");
+    let answers: Vec<&str> = out.lines().collect();
+    assert_eq!(answers.len(), cases.len(), "{out}{err}");
+    for ((label, _, expected), answer) in cases.iter().zip(answers) {
+        assert_eq!(answer, format!("errno={expected}"), "{label}");
+    }
+}
