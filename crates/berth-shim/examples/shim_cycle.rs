@@ -21,7 +21,8 @@ fn main() {
     let mut client = ShimClient::connect(&config.socket).expect("connecting");
     client.start().expect("start");
     let status = client.wait(None).expect("wait");
-    client.shutdown().expect("shutdown");
+    // The shim may already be gone: it leaves once a waiter has the status, as berthd expects.
+    let _ = client.shutdown();
     let elapsed = t0.elapsed();
     assert_eq!(status.exit_code, 0, "the container's exit");
     println!("{}", elapsed.as_micros());
