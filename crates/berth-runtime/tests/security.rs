@@ -592,3 +592,155 @@ fn default_profile_answers_enosys_for_unknown_syscalls_and_filters_every_abi() {
         assert_eq!(answer, format!("errno={expected}"), "{label}");
     }
 }
+
+/// CVE-2016-9962 (SECURITY.md 2, D): the container's PID 1 tries PTRACE_ATTACH on every
+/// process that appears while the runtime execs into the container 50 times. The joining
+/// process is the runtime until its execve and must stay non-dumpable until then, so any
+/// attach that succeeds reaches only the exec'd command (busybox), never the runtime.
+#[test]
+fn container_pid_1_cannot_ptrace_the_runtime_during_exec() {
+    berth_testutil::require_root!();
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    if !install_probe(&bundle) {
+        eprintln!("skipped: no C compiler with a static libc to build the probe");
+        return;
+    }
+    bundle.config["root"]["readonly"] = false.into();
+    bundle.args(&["/bin/probe", "ptrace-watch", "/tmp/stop", "/tmp/ptrace.log"]);
+    bundle.write();
+    let id = berth_testutil::unique_name("ptrace");
+    let (ok, err) = root.detached(&[
+        "run",
+        "--detach",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(ok, "{err}");
+    for _ in 0..50 {
+        let out = root
+            .cmd(&["exec", &id, "/bin/true"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::write(bundle.rootfs().join("tmp/stop"), "").unwrap();
+    let log_path = bundle.rootfs().join("tmp/ptrace.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let log = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("done ") {
+            break log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never finished: {log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(root.output(&["delete", "--force", &id]).status.success());
+    eprintln!("{}", log.lines().last().unwrap_or_default());
+    for line in log.lines().filter(|l| l.starts_with("attached ")) {
+        let exe = line.split_whitespace().nth(2).unwrap_or_default();
+        assert_eq!(exe, "/bin/busybox", "attached to the runtime: {line}");
+    }
+}
+
+/// Removes the process on drop (after asking it to stop), so a failing test leaves no
+/// swapper running.
+struct Swapper {
+    child: std::process::Child,
+    stop: std::path::PathBuf,
+}
+
+impl Drop for Swapper {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.stop, "");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CVE-2021-30465 / CVE-2024-45310 (SECURITY.md D 28): while an attacker exchanges a
+/// directory of a shared volume with a symlink to `/` in a tight loop, a victim starts 100
+/// times with a bind mount below that directory. The mount and its mountpoint must land
+/// inside the container (or the start fail): no mount of the victim's source ever appears
+/// in the host's mount table and no mountpoint is created at the host's `/`.
+#[test]
+fn a_mount_destination_swapped_for_a_symlink_never_escapes_the_rootfs() {
+    berth_testutil::require_root!();
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    if !install_probe(&bundle) {
+        eprintln!("skipped: no C compiler with a static libc to build the probe");
+        return;
+    }
+    let shared = tempfile::Builder::new()
+        .prefix("berth-race-vol-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir(shared.path().join("dir")).unwrap();
+    std::os::unix::fs::symlink("/", shared.path().join("link")).unwrap();
+    let source = tempfile::Builder::new()
+        .prefix("berth-race-src-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(source.path().join("marker"), "victim").unwrap();
+    let mountpoint = berth_testutil::unique_name("berth-race-mnt-");
+    let mounts = bundle.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/vol", "type": "bind",
+        "source": shared.path(), "options": ["rbind"]}));
+    mounts.push(
+        json!({"destination": format!("/vol/dir/{mountpoint}"), "type": "bind",
+        "source": source.path(), "options": ["rbind"]}),
+    );
+    bundle.args(&["true"]);
+
+    let stop = shared.path().join("stop");
+    let _swapper = Swapper {
+        child: std::process::Command::new(bundle.rootfs().join("bin/probe"))
+            .arg("swap")
+            .arg(&stop)
+            .arg(shared.path().join("dir"))
+            .arg(shared.path().join("link"))
+            .spawn()
+            .unwrap(),
+        stop,
+    };
+    let source_name = source
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let host_mountpoint = std::path::Path::new("/").join(&mountpoint);
+    let mut started = 0;
+    for _ in 0..100 {
+        let (code, _, _) = root.run(&bundle);
+        if code == 0 {
+            started += 1;
+        }
+        let escaped = host_mountpoint.exists();
+        if escaped {
+            let _ = std::fs::remove_dir(&host_mountpoint);
+        }
+        assert!(
+            !escaped,
+            "a mountpoint was created at the host's {}",
+            host_mountpoint.display()
+        );
+        let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !host_mounts.contains(&source_name),
+            "the victim's bind source is mounted in the host namespace:\n{host_mounts}"
+        );
+    }
+    eprintln!("{started} of 100 starts succeeded during the swap loop");
+}
