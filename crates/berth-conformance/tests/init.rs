@@ -118,3 +118,23 @@ fn stop_reaches_the_command_through_the_init() {
     assert_eq!(state, "exited 143 sleep [1000]");
     ok(f.docker(&["rm", "sleeper"]));
 }
+
+/// The init is a host binary inside the container (CVE-2019-5736 class): it is mounted
+/// read-only, so neither its path nor `/proc/1/exe` can be opened for writing, and the host
+/// file stays the same.
+#[test]
+fn the_init_binary_cannot_be_overwritten_from_the_container() {
+    let Some(f) = Fixture::new() else { return };
+    let init = berth_conformance::daemon::bin_path("berth-init");
+    let before = std::fs::read(&init).unwrap();
+    let script = "for p in /sbin/docker-init /proc/1/exe; do \
+                  (echo x >> $p) 2>/dev/null && echo wrote $p; \
+                  (: > $p) 2>/dev/null && echo truncated $p; done; echo checked";
+    let (code, out) = f.run_init("overwrite", &["sh", "-c", script]);
+    assert_eq!(code, "0", "{out}");
+    assert_eq!(out.trim(), "checked", "{out}");
+    assert!(
+        std::fs::read(&init).unwrap() == before,
+        "berth-init changed on the host"
+    );
+}
