@@ -44,7 +44,11 @@ static int ptrace_watch(const char *stop, const char *log_path) {
             if (ptrace(PTRACE_SEIZE, pid, 0, 0) == 0) {
                 int status;
                 ptrace(PTRACE_INTERRUPT, pid, 0, 0);
-                waitpid(pid, &status, __WALL);
+                if (waitpid(pid, &status, __WALL) != pid || !WIFSTOPPED(status)) {
+                    /* It exited before it could be looked at while stopped. */
+                    done[pid] = 1;
+                    continue;
+                }
                 char path[64], exe[512] = {0};
                 snprintf(path, sizeof path, "/proc/%d/exe", pid);
                 if (readlink(path, exe, sizeof exe - 1) < 0) strcpy(exe, "?");
