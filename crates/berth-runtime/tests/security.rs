@@ -744,3 +744,116 @@ fn a_mount_destination_swapped_for_a_symlink_never_escapes_the_rootfs() {
     }
     eprintln!("{started} of 100 starts succeeded during the swap loop");
 }
+
+/// SECURITY.md E 39 (moby `TestRunNoNewPrivSetuid`): a setuid-root binary run as uid 1500
+/// raises the effective uid to 0 without no_new_privileges (the positive control) and does
+/// not with it.
+#[test]
+fn no_new_privileges_stops_a_setuid_binary_from_raising_the_uid() {
+    berth_testutil::require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    if !install_probe(&bundle) {
+        eprintln!("skipped: no C compiler with a static libc to build the probe");
+        return;
+    }
+    let probe = bundle.rootfs().join("bin/probe");
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    bundle.config["process"]["user"] = json!({"uid": 1500, "gid": 1500});
+    bundle.args(&["/bin/probe", "ids"]);
+    for (nnp, expected) in [(false, "uid=1500 euid=0"), (true, "uid=1500 euid=1500")] {
+        bundle.config["process"]["noNewPrivileges"] = nnp.into();
+        let (code, out, err) = root.run(&bundle);
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(out.trim(), expected, "noNewPrivileges {nnp}");
+    }
+}
+
+/// Runs the bundle with a TTY and returns what it wrote to the pty; None if it did not start.
+fn run_with_console(root: &Root, bundle: &Bundle) -> Option<String> {
+    use std::os::fd::AsFd;
+    bundle.write();
+    let sock_path = bundle.path().join("console.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let id = berth_testutil::unique_name("cons");
+    let (ok, err) = root.detached(&[
+        "run",
+        "--detach",
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    if !ok {
+        eprintln!("not started: {err}");
+        return None;
+    }
+    let (conn, _) = listener.accept().unwrap();
+    let master = berth_runtime::console::receive_fd(conn.as_fd()).unwrap();
+    let mut output = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Reads end with EIO once the container closed the last fd of the pty peer.
+    while let Ok(n) = rustix::io::read(&master, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        output.extend_from_slice(&buf[..n]);
+    }
+    Some(String::from_utf8_lossy(&output).into_owned())
+}
+
+/// The mount points of `fstype` in a mountinfo text.
+fn mount_points_of(mountinfo: &str, fstype: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter(|l| {
+            l.split(" - ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                == Some(fstype)
+        })
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .collect()
+}
+
+/// CVE-2025-52565 (SECURITY.md D 30): with a TTY and a `/dev` taken from the image (no
+/// tmpfs), an image whose `/dev/console` is a symlink to `/proc/sysrq-trigger` (or another
+/// procfs file) must not get the console mounted over the procfs file: the console is
+/// opened without following symlinks. Without the symlink, the console is mounted (the
+/// positive control).
+#[test]
+fn an_image_dev_console_symlink_cannot_redirect_the_console_mount() {
+    berth_testutil::require_root!();
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    // This kernel may lack sysrq (CONFIG_MAGIC_SYSRQ): then another procfs file that exists.
+    let target = ["/proc/sysrq-trigger", "/proc/sys/kernel/core_pattern"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap();
+    let console = bundle.rootfs().join("dev/console");
+    std::os::unix::fs::symlink(target, &console).unwrap();
+    let mounts = bundle.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/dev");
+    bundle.config["root"]["readonly"] = false.into();
+    bundle.config["process"]["terminal"] = true.into();
+    bundle.args(&["cat", "/proc/self/mountinfo"]);
+    if let Some(mountinfo) = run_with_console(&root, &bundle) {
+        let ptys = mount_points_of(&mountinfo, "devpts");
+        assert!(
+            !ptys.iter().any(|p| p == target),
+            "the console is mounted over {target}: {mountinfo}"
+        );
+        assert!(
+            mountinfo.contains(" /proc "),
+            "the container ran: {mountinfo}"
+        );
+    }
+    std::fs::remove_file(&console).unwrap();
+    let mountinfo = run_with_console(&root, &bundle).expect("a plain TTY container starts");
+    let ptys = mount_points_of(&mountinfo, "devpts");
+    assert!(ptys.iter().any(|p| p == "/dev/console"), "{mountinfo}");
+}

@@ -8,6 +8,8 @@
  *       that appears; logs
  *       "attached PID EXE" for each success (then detaches) and a final
  *       "done attempts=N refused=N attached=N" (CVE-2016-9962)
+ *   syscall_probe ids
+ *       prints "uid=R euid=E" (installed setuid root by the no-new-privileges test)
  *   syscall_probe swap STOP A B
  *       until STOP exists: renameat2(A, B, RENAME_EXCHANGE) in a loop (CVE-2021-30465) */
 #define _GNU_SOURCE
@@ -92,6 +94,10 @@ static long raw32(long nr, long a0) {
 }
 
 int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "ids") == 0) {
+        printf("uid=%d euid=%d\n", (int)getuid(), (int)geteuid());
+        return 0;
+    }
     if (argc == 4 && strcmp(argv[1], "ptrace-watch") == 0) return ptrace_watch(argv[2], argv[3]);
     if (argc == 5 && strcmp(argv[1], "swap") == 0) return swap(argv[2], argv[3], argv[4]);
     if (argc < 3) {
