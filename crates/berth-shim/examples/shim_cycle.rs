@@ -18,12 +18,22 @@ fn main() {
     let mut config = ShimConfig::new(&id, bundle.clone(), state.clone(), runtime.clone());
     config.runtime_root = Some(runtime_root.clone());
     berth_shim::spawn(shim, &config).expect("spawning the shim");
+    let created = t0.elapsed();
     let mut client = ShimClient::connect(&config.socket).expect("connecting");
     client.start().expect("start");
+    let started = t0.elapsed();
     let status = client.wait(None).expect("wait");
     // The shim may already be gone: it leaves once a waiter has the status, as berthd expects.
     let _ = client.shutdown();
     let elapsed = t0.elapsed();
     assert_eq!(status.exit_code, 0, "the container's exit");
     println!("{}", elapsed.as_micros());
+    if std::env::var_os("SHIM_CYCLE_PHASES").is_some() {
+        eprintln!(
+            "created {} started {} exited {} (us)",
+            created.as_micros(),
+            started.as_micros(),
+            elapsed.as_micros()
+        );
+    }
 }
