@@ -48,7 +48,11 @@ impl Env {
                 resolv_conf: Some("/run/berth/test/resolv.conf".into()),
             },
             host,
-            defaults: DaemonDefaults::for_host(),
+            // A fixed init, so `--init` translates the same wherever the tests run.
+            defaults: DaemonDefaults {
+                init_path: Some("/usr/libexec/berth-init".into()),
+                ..DaemonDefaults::for_host()
+            },
         }
     }
 
@@ -442,7 +446,6 @@ fn the_image_config_fills_what_the_request_leaves_out() {
 #[test]
 fn init_prefixes_the_command_and_mounts_the_init_read_only() {
     let mut env = Env::new();
-    env.defaults.init_path = Some("/usr/libexec/berth-init".into());
     let request = req(serde_json::json!({"Cmd": ["sleep", "5"], "HostConfig": {"Init": true}}));
     let t = env.run(&request).unwrap();
     let s = json(&t.spec);
