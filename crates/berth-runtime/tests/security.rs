@@ -569,7 +569,10 @@ fn default_profile_answers_enosys_for_unknown_syscalls_and_filters_every_abi() {
             ("i386 unknown number 1000", "i386 1000", 38),
         ]);
     } else {
-        eprintln!("i386 cases skipped: the kernel has no IA32 emulation (CONFIG_IA32_EMULATION)");
+        eprintln!(
+            "i386 cases skipped: int $0x80 does not run on this kernel \
+             (no IA32 emulation: CONFIG_IA32_EMULATION unset, or ia32_emulation=0)"
+        );
     }
     let script: String = cases
         .iter()
