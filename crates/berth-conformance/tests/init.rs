@@ -138,3 +138,28 @@ fn the_init_binary_cannot_be_overwritten_from_the_container() {
         "berth-init changed on the host"
     );
 }
+
+#[test]
+fn a_tty_command_under_the_init_owns_the_terminal() {
+    let Some(f) = Fixture::new() else { return };
+    ok(f.docker(&[
+        "run",
+        "-d",
+        "-t",
+        "--init",
+        "--name",
+        "tty",
+        "busybox",
+        "sh",
+        "-c",
+        "tty && test -t 0 && echo stdin-is-tty",
+    ]));
+    assert_eq!(ok(f.docker(&["wait", "tty"])), "0");
+    let out = ok(f.docker(&["logs", "tty"]));
+    assert!(
+        out.contains("/dev/pts/0") || out.contains("/dev/console"),
+        "{out}"
+    );
+    assert!(out.contains("stdin-is-tty"), "{out}");
+    ok(f.docker(&["rm", "tty"]));
+}
