@@ -1,12 +1,18 @@
 #!/bin/bash
 # Median wall time of create+start+wait+delete (`<runtime> run`) of `true` in a busybox
 # bundle, N times each, through berth-runc, runc and crun (crun inside a private mount
-# namespace without the cgroup v2 "unified" tree, which crun 1.8 refuses on hybrid hosts).
-# Usage: bench/runtime.sh [N] [path/to/berth-runc]   (run as root)
+# namespace without the cgroup v2 "unified" tree, which crun 1.8 refuses on hybrid hosts),
+# and through the shim path berthd uses (`berth-shim start`, then start, wait and shutdown
+# over the protocol, with berth-runc: the shim_cycle example of berth-shim).
+# Usage: bench/runtime.sh [N] [path/to/berth-runc]   (run as root; build first with
+#   cargo build --release --workspace --bins && cargo build --release -p berth-shim --example shim_cycle)
 set -euo pipefail
 N=${1:-50}
 BERTH=${2:-$(dirname "$0")/../target/release/berth-runc}
 BERTH=$(readlink -f "$BERTH")
+RELEASE=$(dirname "$BERTH")
+SHIM="$RELEASE/berth-shim"
+CYCLE="$RELEASE/examples/shim_cycle"
 WORK=$(mktemp -d /tmp/berth-bench.XXXXXX)
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -41,8 +47,13 @@ median() {
 
 # The runtimes take turns, so load from other work on the machine hits them alike.
 HAVE_CRUN=$(command -v crun >/dev/null && echo 1 || echo 0)
+HAVE_SHIM=$([ -x "$SHIM" ] && [ -x "$CYCLE" ] && echo 1 || echo 0)
 for i in $(seq 1 "$N"); do
   one_run "$BERTH" --root "$WORK/state-berth" run --bundle "$WORK/bundle" "bench-b-$$-$i" >> "$WORK/berth.us"
+  if [ "$HAVE_SHIM" = 1 ]; then
+    # Timed inside: spawn of the shim through its exit, as berthd sees it.
+    "$CYCLE" "$SHIM" "$BERTH" "$WORK/state-shim" "$WORK/bundle" "$WORK/shim-$i" "bench-s-$$-$i" >> "$WORK/shim.us"
+  fi
   one_run runc --root "$WORK/state-runc" run --bundle "$WORK/bundle" "bench-r-$$-$i" >> "$WORK/runc.us"
   if [ "$HAVE_CRUN" = 1 ]; then
     # crun 1.8 refuses hybrid cgroups: run it in a mount namespace without the v2 tree.
@@ -51,6 +62,7 @@ for i in $(seq 1 "$N"); do
   fi
 done
 median berth-runc "$WORK/berth.us"
+[ "$HAVE_SHIM" = 1 ] && median shim+berth "$WORK/shim.us"
 median runc "$WORK/runc.us"
 [ "$HAVE_CRUN" = 1 ] && median crun "$WORK/crun.us"
 exit 0

@@ -129,7 +129,8 @@ impl Daemon {
         }
     }
 
-    /// Stops the daemon and starts it again on the same roots.
+    /// Stops the daemon and starts it again on the same roots. Also after a
+    /// `signal(KILL)`: stopping a dead daemon only reaps it.
     pub fn restart(&mut self) {
         self.stop();
         let child = self.spawn(&self.options.clone());

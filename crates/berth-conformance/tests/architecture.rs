@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The layer of every crate; a new crate must be added here (and to ARCHITECTURE.md).
-const LAYERS: [(&str, u8); 20] = [
+const LAYERS: [(&str, u8); 21] = [
     ("berth-types", 0),
     ("berth-sys", 0),
     ("berth-api", 1),
@@ -17,6 +17,7 @@ const LAYERS: [(&str, u8); 20] = [
     ("berth-client", 2),
     ("berth-snapshot", 2),
     ("berth-runtime", 2),
+    ("berth-init", 2),
     ("berth-network", 2),
     ("berth-builder", 2),
     ("berth-image", 3),

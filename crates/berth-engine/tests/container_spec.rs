@@ -48,7 +48,11 @@ impl Env {
                 resolv_conf: Some("/run/berth/test/resolv.conf".into()),
             },
             host,
-            defaults: DaemonDefaults::for_host(),
+            // A fixed init, so `--init` translates the same wherever the tests run.
+            defaults: DaemonDefaults {
+                init_path: Some("/usr/libexec/berth-init".into()),
+                ..DaemonDefaults::for_host()
+            },
         }
     }
 
@@ -436,5 +440,37 @@ fn the_image_config_fills_what_the_request_leaves_out() {
     assert_eq!(
         (t.path.as_str(), t.args.clone()),
         ("/entry", vec!["debug".to_string()])
+    );
+}
+
+#[test]
+fn init_prefixes_the_command_and_mounts_the_init_read_only() {
+    let mut env = Env::new();
+    let request = req(serde_json::json!({"Cmd": ["sleep", "5"], "HostConfig": {"Init": true}}));
+    let t = env.run(&request).unwrap();
+    let s = json(&t.spec);
+    assert_eq!(
+        s["process"]["args"],
+        serde_json::json!(["/sbin/docker-init", "--", "sleep", "5"])
+    );
+    let m = mount(&s, "/sbin/docker-init").expect("the init's mount");
+    assert_eq!(m["source"], "/usr/libexec/berth-init");
+    assert_eq!(m["options"], serde_json::json!(["bind", "ro"]));
+    // Inspect keeps the container's own command.
+    assert_eq!(
+        (t.path.as_str(), t.args.clone()),
+        ("sleep", vec!["5".to_string()])
+    );
+    assert!(t.init);
+
+    env.defaults.init_path = None;
+    let err = env.run(&request).unwrap_err();
+    assert!(err.contains("executable file not found"), "{err}");
+    let plain = env
+        .run(&req(serde_json::json!({"Cmd": ["sleep", "5"]})))
+        .unwrap();
+    assert_eq!(
+        json(&plain.spec)["process"]["args"],
+        serde_json::json!(["sleep", "5"])
     );
 }

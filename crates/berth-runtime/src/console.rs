@@ -68,7 +68,10 @@ pub fn setup(
     send_fd(socket, master.as_fd()).map_err(ConsoleError::Send)?;
     drop(master);
     if mount_console {
-        let console = mounts::touch_in_root(&root, Path::new("/dev/console"));
+        // Never through a symlink: an image's `/dev/console -> /proc/...` would put the
+        // pty over a procfs file (CVE-2025-52565). Such an image gets no console mount.
+        let console =
+            mounts::touch_in_root_with(&root, Path::new("/dev/console"), ResolveFlags::NO_SYMLINKS);
         if let Ok(console) = console {
             rustix::mount::mount_bind(fd_path(&peer), fd_path(&console))
                 .map_err(ConsoleError::DevConsole)?;

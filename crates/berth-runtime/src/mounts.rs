@@ -172,8 +172,18 @@ pub fn mkdir_all_in_root(root: impl AsFd, path: &Path) -> Result<OwnedFd, MountE
 
 /// Creates an empty file at `path` below `root` (for bind-mounting a file) and opens it.
 pub fn touch_in_root(root: impl AsFd, path: &Path) -> Result<OwnedFd, MountError> {
+    touch_in_root_with(root, path, ResolveFlags::empty())
+}
+
+/// [`touch_in_root`] with extra resolve flags for the lookups (`NO_SYMLINKS` for a target
+/// that must not be a symlink, such as `/dev/console`).
+pub fn touch_in_root_with(
+    root: impl AsFd,
+    path: &Path,
+    extra: ResolveFlags,
+) -> Result<OwnedFd, MountError> {
     let root = root.as_fd();
-    if let Ok(fd) = open_in_root(root, path, ResolveFlags::empty()) {
+    if let Ok(fd) = open_in_root(root, path, extra) {
         return Ok(fd);
     }
     let parent = path.parent().unwrap_or(Path::new("/"));
@@ -191,7 +201,7 @@ pub fn touch_in_root(root: impl AsFd, path: &Path) -> Result<OwnedFd, MountError
         Ok(_) | Err(Errno::EXIST) => {}
         Err(e) => return Err(MountError::Mkdir(path.into(), e)),
     }
-    open_in_root(root, path, ResolveFlags::empty()).map_err(|e| MountError::Resolve(path.into(), e))
+    open_in_root(root, path, extra).map_err(|e| MountError::Resolve(path.into(), e))
 }
 
 /// Turns an O_PATH directory fd into a real one (openat needs it for O_CREAT).

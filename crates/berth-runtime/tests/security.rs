@@ -495,3 +495,360 @@ fn an_image_dev_null_symlink_cannot_redirect_masking() {
         before
     );
 }
+
+/// Builds `tests/probe/syscall_probe.c` static into the rootfs as `/bin/probe`; false (the
+/// caller skips) when there is no C compiler or no static libc.
+fn install_probe(bundle: &Bundle) -> bool {
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/probe/syscall_probe.c");
+    let built = std::process::Command::new("cc")
+        .args(["-static", "-O1", "-o"])
+        .arg(bundle.rootfs().join("bin/probe"))
+        .arg(source)
+        .status();
+    matches!(built, Ok(s) if s.success())
+}
+
+/// Whether the kernel runs 32-bit `int $0x80` calls (IA32 emulation), tried on the host
+/// with the probe: getpid through `int $0x80` answers, or the process dies (SIGSEGV) or
+/// gets ENOSYS when the kernel lacks CONFIG_IA32_EMULATION or has it disabled.
+fn ia32_emulation(probe: &std::path::Path) -> bool {
+    std::process::Command::new(probe)
+        .args(["i386", "20"])
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "errno=0")
+}
+
+/// Docker's default profile (SECURITY.md 1.5, 5.E 38): a syscall newer than any the
+/// profile names gets ENOSYS (so libc falls back), a known denied one EPERM, and neither
+/// the i386 `int $0x80` ABI nor the x32 ABI slips past the filter. The process holds
+/// CAP_SYS_ADMIN, so only seccomp can refuse `unshare`.
+#[test]
+fn default_profile_answers_enosys_for_unknown_syscalls_and_filters_every_abi() {
+    berth_testutil::require_root!();
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: the probe issues x86_64, x32 and i386 system calls");
+        return;
+    }
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    if !install_probe(&bundle) {
+        eprintln!("skipped: no C compiler with a static libc to build the syscall probe");
+        return;
+    }
+    let caps: Vec<String> = common::DOCKER_CAPS.iter().map(|s| s.to_string()).collect();
+    let mut with_admin = caps.clone();
+    with_admin.push("CAP_SYS_ADMIN".into());
+    bundle.config["process"]["capabilities"] = json!({
+        "bounding": with_admin, "effective": with_admin, "permitted": with_admin
+    });
+    let profile = berth_runtime::profile::default_seccomp(
+        &caps,
+        berth_runtime::profile::native_arch(),
+        berth_runtime::profile::kernel_version(),
+    )
+    .unwrap();
+    bundle.config["linux"]["seccomp"] = serde_json::to_value(&profile).unwrap();
+    let ia32 = ia32_emulation(&bundle.rootfs().join("bin/probe"));
+    // (label, probe arguments, expected errno)
+    let mut cases = vec![
+        ("getpid allowed", "64 39", 0),
+        ("unknown number 1000", "64 1000", 38),
+        ("keyctl", "64 250", 1),
+        ("unshare(CLONE_NEWUTS)", "64 272 0x04000000", 1),
+        // The x32 ABI is filtered on its own numbers (the profile lists x32), whether or not
+        // this kernel runs x32 at all (CONFIG_X86_X32_ABI).
+        ("x32 unshare", "x32 272 0x04000000", 1),
+        ("x32 keyctl", "x32 250", 1),
+        ("x32 unknown number 1000", "x32 1000", 38),
+    ];
+    if ia32 {
+        cases.extend([
+            ("i386 getpid allowed", "i386 20", 0),
+            ("i386 unshare", "i386 310 0x04000000", 1),
+            ("i386 keyctl", "i386 288", 1),
+            ("i386 unknown number 1000", "i386 1000", 38),
+        ]);
+    } else {
+        eprintln!(
+            "i386 cases skipped: int $0x80 does not run on this kernel \
+             (no IA32 emulation: CONFIG_IA32_EMULATION unset, or ia32_emulation=0)"
+        );
+    }
+    let script: String = cases
+        .iter()
+        .map(|(_, args, _)| format!("/bin/probe {args};"))
+        .collect();
+    bundle.args(&["sh", "-c", &script]);
+    let (code, out, err) = root.run(&bundle);
+    assert_eq!(code, 0, "{out}{err}");
+    let answers: Vec<&str> = out.lines().collect();
+    assert_eq!(answers.len(), cases.len(), "{out}{err}");
+    for ((label, _, expected), answer) in cases.iter().zip(answers) {
+        assert_eq!(answer, format!("errno={expected}"), "{label}");
+    }
+}
+
+/// CVE-2016-9962 (SECURITY.md 2, D): the container's PID 1 tries PTRACE_ATTACH on every
+/// process that appears while the runtime execs into the container 50 times. The joining
+/// process is the runtime until its execve and must stay non-dumpable until then, so any
+/// attach that succeeds reaches only the exec'd command (busybox), never the runtime.
+#[test]
+fn container_pid_1_cannot_ptrace_the_runtime_during_exec() {
+    berth_testutil::require_root!();
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    if !install_probe(&bundle) {
+        eprintln!("skipped: no C compiler with a static libc to build the probe");
+        return;
+    }
+    bundle.config["root"]["readonly"] = false.into();
+    bundle.args(&["/bin/probe", "ptrace-watch", "/tmp/stop", "/tmp/ptrace.log"]);
+    bundle.write();
+    let id = berth_testutil::unique_name("ptrace");
+    let (ok, err) = root.detached(&[
+        "run",
+        "--detach",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    assert!(ok, "{err}");
+    for _ in 0..50 {
+        let out = root
+            .cmd(&["exec", &id, "/bin/true"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::write(bundle.rootfs().join("tmp/stop"), "").unwrap();
+    let log_path = bundle.rootfs().join("tmp/ptrace.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let log = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains("done ") {
+            break log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher never finished: {log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(root.output(&["delete", "--force", &id]).status.success());
+    eprintln!("{}", log.lines().last().unwrap_or_default());
+    for line in log.lines().filter(|l| l.starts_with("attached ")) {
+        let exe = line.split_whitespace().nth(2).unwrap_or_default();
+        assert_eq!(exe, "/bin/busybox", "attached to the runtime: {line}");
+    }
+}
+
+/// Removes the process on drop (after asking it to stop), so a failing test leaves no
+/// swapper running.
+struct Swapper {
+    child: std::process::Child,
+    stop: std::path::PathBuf,
+}
+
+impl Drop for Swapper {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.stop, "");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CVE-2021-30465 / CVE-2024-45310 (SECURITY.md D 28): while an attacker exchanges a
+/// directory of a shared volume with a symlink to `/` in a tight loop, a victim starts 100
+/// times with a bind mount below that directory. The mount and its mountpoint must land
+/// inside the container (or the start fail): no mount of the victim's source ever appears
+/// in the host's mount table and no mountpoint is created at the host's `/`.
+#[test]
+fn a_mount_destination_swapped_for_a_symlink_never_escapes_the_rootfs() {
+    berth_testutil::require_root!();
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    if !install_probe(&bundle) {
+        eprintln!("skipped: no C compiler with a static libc to build the probe");
+        return;
+    }
+    let shared = tempfile::Builder::new()
+        .prefix("berth-race-vol-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir(shared.path().join("dir")).unwrap();
+    std::os::unix::fs::symlink("/", shared.path().join("link")).unwrap();
+    let source = tempfile::Builder::new()
+        .prefix("berth-race-src-")
+        .tempdir()
+        .unwrap();
+    std::fs::write(source.path().join("marker"), "victim").unwrap();
+    let mountpoint = berth_testutil::unique_name("berth-race-mnt-");
+    let mounts = bundle.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/vol", "type": "bind",
+        "source": shared.path(), "options": ["rbind"]}));
+    mounts.push(
+        json!({"destination": format!("/vol/dir/{mountpoint}"), "type": "bind",
+        "source": source.path(), "options": ["rbind"]}),
+    );
+    bundle.args(&["true"]);
+
+    let stop = shared.path().join("stop");
+    let _swapper = Swapper {
+        child: std::process::Command::new(bundle.rootfs().join("bin/probe"))
+            .arg("swap")
+            .arg(&stop)
+            .arg(shared.path().join("dir"))
+            .arg(shared.path().join("link"))
+            .spawn()
+            .unwrap(),
+        stop,
+    };
+    let source_name = source
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let host_mountpoint = std::path::Path::new("/").join(&mountpoint);
+    let mut started = 0;
+    for _ in 0..100 {
+        let (code, _, _) = root.run(&bundle);
+        if code == 0 {
+            started += 1;
+        }
+        let escaped = host_mountpoint.exists();
+        if escaped {
+            let _ = std::fs::remove_dir(&host_mountpoint);
+        }
+        assert!(
+            !escaped,
+            "a mountpoint was created at the host's {}",
+            host_mountpoint.display()
+        );
+        let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !host_mounts.contains(&source_name),
+            "the victim's bind source is mounted in the host namespace:\n{host_mounts}"
+        );
+    }
+    eprintln!("{started} of 100 starts succeeded during the swap loop");
+}
+
+/// SECURITY.md E 39 (moby `TestRunNoNewPrivSetuid`): a setuid-root binary run as uid 1500
+/// raises the effective uid to 0 without no_new_privileges (the positive control) and does
+/// not with it.
+#[test]
+fn no_new_privileges_stops_a_setuid_binary_from_raising_the_uid() {
+    berth_testutil::require_root!();
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    if !install_probe(&bundle) {
+        eprintln!("skipped: no C compiler with a static libc to build the probe");
+        return;
+    }
+    let probe = bundle.rootfs().join("bin/probe");
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    bundle.config["process"]["user"] = json!({"uid": 1500, "gid": 1500});
+    bundle.args(&["/bin/probe", "ids"]);
+    for (nnp, expected) in [(false, "uid=1500 euid=0"), (true, "uid=1500 euid=1500")] {
+        bundle.config["process"]["noNewPrivileges"] = nnp.into();
+        let (code, out, err) = root.run(&bundle);
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(out.trim(), expected, "noNewPrivileges {nnp}");
+    }
+}
+
+/// Runs the bundle with a TTY and returns what it wrote to the pty; None if it did not start.
+fn run_with_console(root: &Root, bundle: &Bundle) -> Option<String> {
+    use std::os::fd::AsFd;
+    bundle.write();
+    let sock_path = bundle.path().join("console.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    let id = berth_testutil::unique_name("cons");
+    let (ok, err) = root.detached(&[
+        "run",
+        "--detach",
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    if !ok {
+        eprintln!("not started: {err}");
+        return None;
+    }
+    let (conn, _) = listener.accept().unwrap();
+    let master = berth_runtime::console::receive_fd(conn.as_fd()).unwrap();
+    let mut output = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Reads end with EIO once the container closed the last fd of the pty peer.
+    while let Ok(n) = rustix::io::read(&master, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        output.extend_from_slice(&buf[..n]);
+    }
+    Some(String::from_utf8_lossy(&output).into_owned())
+}
+
+/// The mount points of `fstype` in a mountinfo text.
+fn mount_points_of(mountinfo: &str, fstype: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter(|l| {
+            l.split(" - ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                == Some(fstype)
+        })
+        .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .collect()
+}
+
+/// CVE-2025-52565 (SECURITY.md D 30): with a TTY and a `/dev` taken from the image (no
+/// tmpfs), an image whose `/dev/console` is a symlink to `/proc/sysrq-trigger` (or another
+/// procfs file) must not get the console mounted over the procfs file: the console is
+/// opened without following symlinks. Without the symlink, the console is mounted (the
+/// positive control).
+#[test]
+fn an_image_dev_console_symlink_cannot_redirect_the_console_mount() {
+    berth_testutil::require_root!();
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    // This kernel may lack sysrq (CONFIG_MAGIC_SYSRQ): then another procfs file that exists.
+    let target = ["/proc/sysrq-trigger", "/proc/sys/kernel/core_pattern"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap();
+    let console = bundle.rootfs().join("dev/console");
+    std::os::unix::fs::symlink(target, &console).unwrap();
+    let mounts = bundle.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/dev");
+    bundle.config["root"]["readonly"] = false.into();
+    bundle.config["process"]["terminal"] = true.into();
+    bundle.args(&["cat", "/proc/self/mountinfo"]);
+    if let Some(mountinfo) = run_with_console(&root, &bundle) {
+        let ptys = mount_points_of(&mountinfo, "devpts");
+        assert!(
+            !ptys.iter().any(|p| p == target),
+            "the console is mounted over {target}: {mountinfo}"
+        );
+        assert!(
+            mountinfo.contains(" /proc "),
+            "the container ran: {mountinfo}"
+        );
+    }
+    std::fs::remove_file(&console).unwrap();
+    let mountinfo = run_with_console(&root, &bundle).expect("a plain TTY container starts");
+    let ptys = mount_points_of(&mountinfo, "devpts");
+    assert!(ptys.iter().any(|p| p == "/dev/console"), "{mountinfo}");
+}

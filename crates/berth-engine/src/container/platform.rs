@@ -96,6 +96,22 @@ pub struct DaemonDefaults {
     pub no_new_privileges: bool,
     /// `init`: run an init as PID 1 unless the container says otherwise.
     pub init: bool,
+    /// `init-path`: the init binary bind-mounted at `/sbin/docker-init` for `--init`;
+    /// by default `berth-init` next to the running binary, else on PATH.
+    pub init_path: Option<std::path::PathBuf>,
+}
+
+/// `berth-init` beside the running binary (berthd), else on PATH.
+fn find_init() -> Option<std::path::PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("berth-init")));
+    beside.filter(|p| p.is_file()).or_else(|| {
+        let paths = std::env::var_os("PATH")?;
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("berth-init"))
+            .find(|p| p.is_file())
+    })
 }
 
 /// Docker's `DefaultShmSize`.
@@ -121,6 +137,7 @@ impl DaemonDefaults {
                 soft: 1024.min(host_hard),
                 hard: host_hard,
             }],
+            init_path: find_init(),
             ..DaemonDefaults::docker()
         }
     }
@@ -134,6 +151,7 @@ impl DaemonDefaults {
             seccomp_profile: None,
             no_new_privileges: false,
             init: false,
+            init_path: None,
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum SpecError {
     Seccomp(#[source] profile::ProfileError),
     #[error("assembling the OCI spec")]
     Build(#[source] serde_json::Error),
+    /// `--init` without an init binary (Docker's message names docker-init).
+    #[error("exec: \"berth-init\": executable file not found in $PATH")]
+    NoInit,
 }
 
 impl From<SpecError> for ApiError {
@@ -184,6 +187,10 @@ pub fn translate(input: &TranslateInput<'_>) -> Result<Translated, SpecError> {
         "linux": linux,
         "annotations": hc.annotations.clone().unwrap_or_default(),
     });
+    let init = hc.init.unwrap_or(input.defaults.init);
+    if init {
+        with_init(&mut spec, input.defaults.init_path.as_deref())?;
+    }
     if !ns.host_uts {
         spec["hostname"] = config.hostname.clone().into();
         if !config.domainname.is_empty() {
@@ -205,9 +212,32 @@ pub fn translate(input: &TranslateInput<'_>) -> Result<Translated, SpecError> {
         user,
         volumes: mount_plan.volumes,
         missing_bind_sources: mount_plan.missing_bind_sources,
-        init: hc.init.unwrap_or(input.defaults.init),
+        init,
         stop_signal,
     })
+}
+
+/// Where Docker mounts its init in the container (moby `inContainerInitPath`).
+pub const IN_CONTAINER_INIT_PATH: &str = "/sbin/docker-init";
+
+/// `--init` (moby `WithCommonOptions`): the init binary bind-mounted read-only at
+/// `/sbin/docker-init`, run as `/sbin/docker-init -- <entrypoint and command>`.
+fn with_init(spec: &mut Value, init_path: Option<&Path>) -> Result<(), SpecError> {
+    let path = init_path.ok_or(SpecError::NoInit)?;
+    let mut args = vec![Value::from(IN_CONTAINER_INIT_PATH), Value::from("--")];
+    if let Some(Value::Array(command)) = spec["process"].get("args") {
+        args.extend(command.iter().cloned());
+    }
+    spec["process"]["args"] = Value::Array(args);
+    if let Some(Value::Array(list)) = spec.get_mut("mounts") {
+        list.push(json!({
+            "destination": IN_CONTAINER_INIT_PATH,
+            "type": "bind",
+            "source": path,
+            "options": ["bind", "ro"],
+        }));
+    }
+    Ok(())
 }
 
 /// The OCI `process` section (moby `WithUser`, `WithCapabilities`, `WithRlimits`, ...).

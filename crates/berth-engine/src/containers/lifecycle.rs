@@ -697,7 +697,8 @@ fn remove_dir(path: &Path) -> Result<(), ApiError> {
 }
 
 impl Containers {
-    /// At daemon start: a monitor for every container recorded as running (live restore);
+    /// At daemon start: a monitor for every container recorded as running (live restore),
+    /// after releasing what a lost task (its shim gone) left behind (`restore.rs`);
     /// containers whose policy says so come back up (moby's restore: `always`, and
     /// `unless-stopped` or `on-failure` as their rules allow, if they ever ran); `--rm`
     /// containers that exited meanwhile go.
@@ -705,7 +706,14 @@ impl Containers {
         for record in self.store.all() {
             let id = record.id.clone();
             match record.state.status {
-                Status::Running => self.monitor(id),
+                Status::Running => {
+                    if !super::restore::shim_answers(&record) {
+                        if let Ok(runtime) = runtime_choice(&record) {
+                            super::restore::release_lost_task(&record, &runtime);
+                        }
+                    }
+                    self.monitor(id)
+                }
                 Status::Restarting | Status::Exited => {
                     let policy = restart::Policy::of(&record.host_config.restart_policy);
                     let comes_back = !record.state.started_at.is_empty()

@@ -10,6 +10,7 @@ mod lifecycle;
 mod list;
 mod logs;
 mod restart;
+mod restore;
 mod signals;
 pub mod store;
 mod wire;
