@@ -66,11 +66,12 @@ fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
     found
 }
 
-/// The serving shim of container `id`.
+/// The serving shim of container `id` (the launcher, `berth-shim start`, forks it and exits
+/// at once, so the one left with the id on its command line is the serving shim).
 fn shim_pid(id: &str) -> i32 {
     let shims: Vec<_> = processes_mentioning(id)
         .into_iter()
-        .filter(|(_, cmd)| cmd.contains("berth-shim") && cmd.contains(" serve "))
+        .filter(|(_, cmd)| cmd.starts_with("berth-shim ") && cmd.contains(" --id "))
         .collect();
     assert_eq!(shims.len(), 1, "one shim for {id}: {shims:?}");
     shims[0].0
