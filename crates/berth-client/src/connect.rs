@@ -84,7 +84,8 @@ impl Client {
                 return Ok(());
             }
         }
-        let response = self.send_unversioned(Method::GET, "/_ping").await?;
+        // HEAD, as docker/cli pings: the headers are all it needs.
+        let response = self.send_unversioned(Method::HEAD, "/_ping").await?;
         let server = response
             .headers()
             .get("API-Version")

@@ -624,6 +624,15 @@ pub async fn run(client: &Client, args: RunArgs) -> anyhow::Result<ExitCode> {
         let message = err.to_string();
         report_error("run", &message, false);
         if options.rm {
+            // dockerd removes an auto-remove container whose start failed; make sure of it
+            // (a daemon that does not would leave the wait hanging).
+            let _ = client
+                .send(
+                    Method::DELETE,
+                    &format!("/containers/{}?force=1", escape(&id)),
+                    None,
+                )
+                .await;
             let _ = wait.await;
         }
         return Ok(ExitCode::from(start_error_code(&message)));
@@ -786,6 +795,13 @@ async fn inspect_container(client: &Client, name: &str) -> Result<ContainerInspe
         .await
 }
 
+/// Whether `attach_and_stream` attaches to a running container or starts one.
+#[derive(Clone, Copy)]
+enum AttachMode {
+    Attach,
+    Start { auto_remove: bool },
+}
+
 /// Streams a hijacked attach to a running container (used by `attach` and `start -a`);
 /// returns the exit code docker would.
 async fn attach_and_stream(
@@ -795,10 +811,17 @@ async fn attach_and_stream(
     stdin: bool,
     keys_flag: Option<&str>,
     sig_proxy: bool,
-    start: bool,
+    mode: AttachMode,
 ) -> anyhow::Result<ExitCode> {
     let (keys, keys_flag) = detach_keys(keys_flag);
-    let wait = begin_wait(client, id, "").await?;
+    // `start -a` waits for the coming exit (or removal); `attach` for not-running.
+    let condition = match mode {
+        AttachMode::Start { auto_remove: true } => "removed",
+        AttachMode::Start { auto_remove: false } => "next-exit",
+        AttachMode::Attach => "",
+    };
+    let start = matches!(mode, AttachMode::Start { .. });
+    let wait = begin_wait(client, id, condition).await?;
     let proxies = if sig_proxy && !tty {
         proxy_signals(client, id)
     } else {
@@ -892,7 +915,7 @@ pub async fn attach(client: &Client, args: AttachArgs) -> anyhow::Result<ExitCod
         stdin,
         args.detach_keys.as_deref(),
         args.sig_proxy,
-        false,
+        AttachMode::Attach,
     )
     .await
 }
@@ -911,6 +934,10 @@ pub async fn start(client: &Client, args: StartArgs) -> anyhow::Result<ExitCode>
             }
             Err(err) => return Err(err.into()),
         };
+        let auto_remove = container
+            .host_config
+            .as_ref()
+            .is_some_and(|h| h.auto_remove);
         let config = container.config.unwrap_or_default();
         let stdin = args.interactive && config.open_stdin;
         if config.tty && stdin && !std::io::stdin().is_terminal() {
@@ -924,7 +951,7 @@ pub async fn start(client: &Client, args: StartArgs) -> anyhow::Result<ExitCode>
             stdin,
             args.detach_keys.as_deref(),
             true,
-            true,
+            AttachMode::Start { auto_remove },
         )
         .await;
     }
@@ -1309,6 +1336,7 @@ pub fn ps_row(c: &ContainerSummary, no_trunc: bool) -> Value {
         "Size": size,
         "Mounts": mounts.join(","),
         "Networks": networks.join(","),
+        "Platform": Value::Null,
         "LocalVolumes": c.mounts.iter().filter(|m| m.driver == "local").count().to_string(),
     })
 }
@@ -1389,7 +1417,7 @@ pub async fn ps(client: &Client, args: PsArgs) -> anyhow::Result<ExitCode> {
         "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
         "RunningFor": "CREATED", "Ports": "PORTS", "Status": "STATUS", "State": "STATE",
         "Names": "NAMES", "Labels": "LABELS", "Size": "SIZE", "Mounts": "MOUNTS",
-        "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES",
+        "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM",
     });
     print!("{}", render(&format, &header, &rows)?);
     Ok(ExitCode::SUCCESS)
@@ -1457,7 +1485,16 @@ pub async fn inspect(client: &Client, args: GenericInspectArgs) -> anyhow::Resul
         let mut last_error = None;
         if try_container {
             match client.get_json::<Value>(&container_path).await {
-                Ok(v) => result = Some(v),
+                Ok(mut v) => {
+                    // Templates see docker's typed struct: these pointers are nil, not absent
+                    // (the JSON output is the daemon's, as docker prints it).
+                    if let Some(map) = v.as_object_mut().filter(|_| args.format.is_some()) {
+                        for key in ["SizeRw", "SizeRootFs"] {
+                            map.entry(key).or_insert(Value::Null);
+                        }
+                    }
+                    result = Some(v)
+                }
                 Err(err @ ClientError::Daemon { .. }) => last_error = Some(err),
                 Err(err) => return Err(err.into()),
             }
