@@ -107,6 +107,19 @@ fn same_output(f: &Fixture, args: &[&str]) -> String {
     );
 }
 
+/// Both CLIs give the same exit code and stdout, whether or not the command succeeds.
+fn same_result(f: &Fixture, args: &[&str]) {
+    let ours = f.berth(args);
+    let docker = f.docker(args);
+    assert_eq!(
+        (ours.status.code(), text(&ours.stdout)),
+        (docker.status.code(), text(&docker.stdout)),
+        "{args:?}\nberth: {}\ndocker: {}",
+        describe(&ours),
+        describe(&docker)
+    );
+}
+
 #[test]
 fn create_start_wait_logs_rm() {
     let Some(f) = Fixture::new() else { return };
@@ -453,6 +466,8 @@ fn ps_table_and_formats_match_the_docker_cli() {
             "table {{.ID}}\t{{.Names}}\t{{.State}}",
         ],
         &["ps", "-a", "--format", "json"],
+        &["ps", "-a", "-s"],
+        &["ps", "-a", "--format", "{{.Names}} {{.Size}}"],
         &["container", "ls", "-a"],
         &["container", "list"],
     ] {
@@ -700,6 +715,16 @@ impl Pty {
             .unwrap()
     }
 
+    fn resize(&self, rows: u16, cols: u16) {
+        let size = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&self.master, size).unwrap();
+    }
+
     fn send(&self, bytes: &[u8]) {
         (&self.master).write_all(bytes).unwrap();
     }
@@ -767,10 +792,23 @@ fn interactive_tty_raw_mode_size_detach_and_restore() {
         ok(f.berth(&["inspect", "-f", "{{.State.Running}}", "tty1"])).trim(),
         "true"
     );
-    // attach again; detaching from attach prints docker's message and exits 1.
+    // attach again; a size change (SIGWINCH) reaches the container; detaching from attach
+    // prints docker's message and exits 1.
     let mut attach = pty.spawn(&f.daemon.host(), &["attach", "tty1"]);
     pty.send(b"echo again-$((1+1))\r");
     pty.wait_for("again-2");
+    pty.resize(40, 120);
+    let pid = rustix::process::Pid::from_raw(attach.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::WINCH).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        pty.send(b"stty size\r");
+        std::thread::sleep(Duration::from_millis(100));
+        if text(&pty.output.lock().unwrap()).contains("40 120") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new size never arrived");
+    }
     pty.send(&[16, 17]);
     assert_eq!(wait_child(&mut attach), Some(1));
     pty.wait_for("read escape sequence");
