@@ -138,6 +138,23 @@ fn create_start_wait_logs_rm() {
         stamped.ends_with("Z hi\n") && stamped.starts_with("20"),
         "{stamped}"
     );
+    for args in [
+        &["logs", "--since", "10m", "c1"][..],
+        &[
+            "logs",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--until",
+            "1m",
+            "c1",
+        ],
+        &["logs", "--until", "2000-01-01", "c1"],
+        &["logs", "--details", "c1"],
+        &["logs", "-n", "0", "c1"],
+        &["logs", "-f", "c1"],
+    ] {
+        same_result(&f, args);
+    }
     assert_eq!(ok(f.berth(&["rm", "c1"])).trim(), "c1");
     assert_eq!(ok(f.berth(&["ps", "-aq"])), "");
 }
