@@ -386,3 +386,76 @@ fn tls_config(options: &TlsOptions) -> Result<rustls::ClientConfig, ClientError>
         _ => Ok(builder.with_no_client_auth()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TlsOptions;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// A fake daemon answering every request `{}` with keep-alive; counts connections.
+    async fn counting_daemon() -> (tempfile::TempDir, Client, Arc<AtomicUsize>) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(stream);
+                    let mut head = true;
+                    let mut hold = false;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line.starts_with("HEAD ") {
+                            head = true;
+                        } else if line.contains(" HTTP/1.1") {
+                            head = false;
+                            hold = line.contains("/hold");
+                        }
+                        if line != "\r\n" {
+                            continue;
+                        }
+                        if hold {
+                            // Headers now, the body never (a `wait` in progress).
+                            let answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+                            reader.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                            continue;
+                        }
+                        let mut answer = "HTTP/1.1 200 OK\r\nApi-Version: 1.45\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n".to_string();
+                        if !head {
+                            answer.push_str("{}");
+                        }
+                        reader.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        let client = Client::new(Endpoint::Unix(socket), &TlsOptions::default()).unwrap();
+        (dir, client, connections)
+    }
+
+    #[tokio::test]
+    async fn a_command_reuses_one_connection() {
+        let (_dir, mut client, connections) = counting_daemon().await;
+        client.negotiate().await.unwrap();
+        assert_eq!(client.version().to_string(), "1.45");
+        for _ in 0..3 {
+            let _: serde_json::Value = client.get_json("/info").await.unwrap();
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        // A response still being read keeps its connection busy: the next request opens
+        // another one instead of waiting.
+        let held = client.send(Method::GET, "/hold", None).await.unwrap();
+        let _: serde_json::Value = client.get_json("/info").await.unwrap();
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        drop(held);
+    }
+}

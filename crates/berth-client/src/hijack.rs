@@ -142,6 +142,91 @@ async fn read_error_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Endpoint, TlsOptions};
+    use tokio::io::AsyncWriteExt;
+
+    /// A one-connection fake daemon: answers the head with `answer`, then echoes what it
+    /// reads until EOF (the client's half-close), then says "bye" and closes.
+    async fn fake_daemon(answer: &'static str) -> (tempfile::TempDir, Client) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).await.unwrap();
+                head.push_str(&line);
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            assert!(head.contains("Upgrade: tcp\r\n"), "{head}");
+            assert!(head.contains("Connection: Upgrade\r\n"), "{head}");
+            let mut stream = reader.into_inner();
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            let mut input = Vec::new();
+            stream.read_to_end(&mut input).await.unwrap();
+            stream.write_all(&input).await.unwrap();
+            stream.write_all(b"bye").await.unwrap();
+        });
+        let client = Client::new(Endpoint::Unix(socket), &TlsOptions::default()).unwrap();
+        (dir, client)
+    }
+
+    async fn round_trip(answer: &'static str) -> Result<Vec<u8>, ClientError> {
+        let (_dir, client) = fake_daemon(answer).await;
+        let Hijacked {
+            mut reader,
+            mut writer,
+        } = client
+            .hijack(Method::POST, "/containers/x/attach?stream=1", None)
+            .await?;
+        writer.write_all(b"abc").await.unwrap();
+        writer.shutdown().await.unwrap();
+        let mut output = Vec::new();
+        reader.read_to_end(&mut output).await.unwrap();
+        Ok(output)
+    }
+
+    #[tokio::test]
+    async fn upgrades_with_101_and_half_closes() {
+        let out = round_trip(
+            "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nearly-",
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, b"early-abcbye");
+    }
+
+    #[tokio::test]
+    async fn accepts_the_legacy_200_then_raw_stream() {
+        let out = round_trip(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, b"abcbye");
+    }
+
+    #[tokio::test]
+    async fn errors_carry_the_daemons_message() {
+        let err = round_trip(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 37\r\n\r\n{\"message\":\"No such container: x\"}\n  ",
+        )
+        .await
+        .err()
+        .unwrap();
+        match err {
+            ClientError::Daemon { status, message } => {
+                assert_eq!(status, StatusCode::NOT_FOUND);
+                assert_eq!(message, "No such container: x");
+            }
+            other => panic!("{other}"),
+        }
+    }
 
     #[test]
     fn status_lines() {

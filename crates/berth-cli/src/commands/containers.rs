@@ -410,6 +410,32 @@ async fn pull(client: &Client, image: &str, platform: Option<&str>) -> Result<()
 /// docker/cli's `createContainer`: create; with `--pull missing` and an absent image, pull
 /// and try again; `--pull always` pulls first.
 async fn create_container(client: &Client, plan: &CreatePlan) -> Result<String, CreateError> {
+    // --cidfile is written by the client, as docker/cli does; an existing file is refused.
+    let cidfile = plan
+        .request
+        .host_config
+        .as_ref()
+        .map(|h| h.container_id_file.clone())
+        .filter(|p| !p.is_empty());
+    if let Some(path) = &cidfile {
+        if std::path::Path::new(path).exists() {
+            return Err(CreateError::Other(anyhow::anyhow!(
+                "container ID file found, make sure the other container isn't running or delete {path}"
+            )));
+        }
+    }
+    let id = create_or_pull(client, plan).await?;
+    if let Some(path) = &cidfile {
+        std::fs::write(path, &id).map_err(|e| {
+            CreateError::Other(anyhow::anyhow!(
+                "failed to write the container ID to the file: {e}"
+            ))
+        })?;
+    }
+    Ok(id)
+}
+
+async fn create_or_pull(client: &Client, plan: &CreatePlan) -> Result<String, CreateError> {
     let image = plan.request.config.image.clone();
     if plan.pull == "always" {
         pull(client, &image, plan.platform.as_deref()).await?;
