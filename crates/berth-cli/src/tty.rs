@@ -44,8 +44,14 @@ pub fn size() -> Option<(u16, u16)> {
 }
 
 /// Sends the current size now (retrying briefly, as docker does, while the process starts),
-/// then on every SIGWINCH, to `{resize_path}?h=..&w=..`, until the task is aborted.
-pub fn monitor_size(client: &Client, resize_path: String) -> tokio::task::JoinHandle<()> {
+/// then on every SIGWINCH, to `{resize_path}?h=..&w=..`, until the task is aborted. With
+/// `nudge` (`attach`), a size one larger goes first, as docker sends it, so a shell redraws
+/// its prompt even when the size did not change since the last attach.
+pub fn monitor_size(
+    client: &Client,
+    resize_path: String,
+    nudge: bool,
+) -> tokio::task::JoinHandle<()> {
     let client = client.clone();
     tokio::spawn(async move {
         let resize = |(h, w): (u16, u16)| {
@@ -54,6 +60,9 @@ pub fn monitor_size(client: &Client, resize_path: String) -> tokio::task::JoinHa
             async move { client.send(http::Method::POST, &path, None).await.is_ok() }
         };
         if let Some(dims) = size() {
+            if nudge {
+                resize((dims.0 + 1, dims.1 + 1)).await;
+            }
             for attempt in 0..10 {
                 if resize(dims).await {
                     break;

@@ -664,7 +664,7 @@ pub async fn run(client: &Client, args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(start_error_code(&message)));
     }
     let resizer = (attach && config.tty && std::io::stdout().is_terminal())
-        .then(|| tty::monitor_size(client, format!("/containers/{}/resize", escape(&id))));
+        .then(|| tty::monitor_size(client, format!("/containers/{}/resize", escape(&id)), false));
     let mut status = ExitCode::SUCCESS;
     if let Some(hijacked) = hijacked {
         let end = stream::stream(
@@ -875,7 +875,7 @@ async fn attach_and_stream(
         }
     }
     let resizer = (tty && std::io::stdout().is_terminal())
-        .then(|| tty::monitor_size(client, format!("/containers/{}/resize", escape(id))));
+        .then(|| tty::monitor_size(client, format!("/containers/{}/resize", escape(id)), !start));
     let end = stream::stream(
         hijacked,
         StreamOptions {
@@ -1219,7 +1219,7 @@ pub async fn exec(client: &Client, args: ExecArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let resizer = (args.tty && std::io::stdout().is_terminal())
-        .then(|| tty::monitor_size(client, format!("/exec/{}/resize", escape(&exec_id))));
+        .then(|| tty::monitor_size(client, format!("/exec/{}/resize", escape(&exec_id)), false));
     let end = stream::stream(
         hijacked,
         StreamOptions {
