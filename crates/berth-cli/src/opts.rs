@@ -309,6 +309,28 @@ pub fn device(text: &str) -> Result<DeviceMapping, String> {
     })
 }
 
+/// `--sysctl`: `key=value` for the namespaced sysctls docker allows (IPC `kernel.*` keys,
+/// `fs.mqueue.*`, `net.*`).
+pub fn sysctl(text: &str) -> Result<(String, String), String> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let not_allowed = || format!("sysctl '{text}' is not allowed");
+    let (key, value) = text.split_once('=').ok_or_else(not_allowed)?;
+    if IPC.contains(&key) || key.starts_with("net.") || key.starts_with("fs.mqueue.") {
+        Ok((key.to_string(), value.to_string()))
+    } else {
+        Err(not_allowed())
+    }
+}
+
 /// `--tmpfs`: `path[:options]`.
 pub fn tmpfs(text: &str) -> (String, String) {
     match text.split_once(':') {
@@ -342,7 +364,7 @@ pub fn volume(text: &str) -> Result<VolumeSpec, String> {
             }
             let source = if source.starts_with('.') {
                 let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-                cwd.join(source).display().to_string()
+                clean_path(&cwd.join(source))
             } else {
                 source.to_string()
             };
@@ -354,6 +376,22 @@ pub fn volume(text: &str) -> Result<VolumeSpec, String> {
             Ok(VolumeSpec::Bind(spec))
         }
     }
+}
+
+/// Go's `filepath.Clean` for an absolute path: no `.`, `..` resolved lexically.
+fn clean_path(path: &std::path::Path) -> String {
+    use std::path::Component;
+    let mut parts: Vec<String> = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            Component::ParentDir => {
+                parts.pop();
+            }
+            _ => {}
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// Docker's capability names carry `CAP_`; `ALL` stays as is.
@@ -518,6 +556,16 @@ mod tests {
         assert!(matches!(volume("/anon"), Ok(VolumeSpec::Anonymous(p)) if p == "/anon"));
         assert!(matches!(volume("/tmp:/d:ro"), Ok(VolumeSpec::Bind(p)) if p == "/tmp:/d:ro"));
         assert!(volume("/a::ro").is_err());
+        assert_eq!(
+            clean_path(std::path::Path::new("/a/./b/../c")),
+            "/a/c".to_string()
+        );
+        assert_eq!(
+            sysctl("net.ipv4.ip_forward=1"),
+            Ok(("net.ipv4.ip_forward".into(), "1".into()))
+        );
+        assert_eq!(sysctl("kernel.sem=1 2 3 4").unwrap().0, "kernel.sem");
+        assert_eq!(sysctl("a.b=1"), Err("sysctl 'a.b=1' is not allowed".into()));
         assert_eq!(capability("net_admin"), "CAP_NET_ADMIN");
         assert_eq!(capability("ALL"), "ALL");
         assert_eq!(detach_keys("ctrl-p,ctrl-q"), Ok(vec![16, 17]));

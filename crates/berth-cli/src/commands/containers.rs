@@ -176,10 +176,8 @@ pub fn plan(options: &ContainerOptions, detach: bool) -> Result<CreatePlan, Stri
     let tmpfs: BTreeMap<String, String> = options.tmpfs.iter().map(|t| opts::tmpfs(t)).collect();
     let mut sysctls = BTreeMap::new();
     for s in &options.sysctl {
-        let (k, v) = s
-            .split_once('=')
-            .ok_or_else(|| flag("--sysctl", s, format!("sysctl '{s}' is not allowed")))?;
-        sysctls.insert(k.to_string(), v.to_string());
+        let (k, v) = opts::sysctl(s).map_err(|e| flag("--sysctl", s, e))?;
+        sysctls.insert(k, v);
     }
     let mut log_options = BTreeMap::new();
     for o in &options.log_opt {
@@ -301,7 +299,13 @@ pub fn plan(options: &ContainerOptions, detach: bool) -> Result<CreatePlan, Stri
     resources.memory_swap = memory_swap;
     resources.memory_swappiness = Some(options.memory_swappiness.unwrap_or(-1));
     resources.oom_kill_disable = Some(options.oom_kill_disable);
-    resources.pids_limit = options.pids_limit;
+    // docker/cli always sends these (0 and empty lists when not given).
+    resources.pids_limit = Some(options.pids_limit.unwrap_or(0));
+    resources.blkio_weight_device = Some(Vec::new());
+    resources.blkio_device_read_bps = Some(Vec::new());
+    resources.blkio_device_write_bps = Some(Vec::new());
+    resources.blkio_device_read_iops = Some(Vec::new());
+    resources.blkio_device_write_iops = Some(Vec::new());
     resources.ulimits = Some(ulimits);
     Ok(CreatePlan {
         request: ContainerCreateRequest {
@@ -459,20 +463,14 @@ async fn create_or_pull(client: &Client, plan: &CreatePlan) -> Result<String, Cr
 }
 
 pub async fn create(client: &Client, args: CreateArgs) -> anyhow::Result<ExitCode> {
-    let plan = match plan(&args.options, true) {
+    // `create` keeps the attach settings docker's parse gives (those of a foreground run).
+    let plan = match plan(&args.options, false) {
         Ok(plan) => plan,
         Err(message) => {
             report_error("create", &message, true);
             return Ok(ExitCode::from(EXIT_RUN_FAILED));
         }
     };
-    let mut plan = plan;
-    // `create` keeps the attach settings `run` would use (docker's parse, not run's).
-    let attached = self::plan(&args.options, false).map_err(|e| anyhow::anyhow!(e))?;
-    plan.request.config.attach_stdin = attached.request.config.attach_stdin;
-    plan.request.config.attach_stdout = attached.request.config.attach_stdout;
-    plan.request.config.attach_stderr = attached.request.config.attach_stderr;
-    plan.request.config.stdin_once = attached.request.config.stdin_once;
     match create_container(client, &plan).await {
         Ok(id) => {
             println!("{id}");
