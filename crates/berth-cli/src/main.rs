@@ -4,7 +4,10 @@
 mod cli;
 mod commands;
 mod format;
+mod opts;
 mod output;
+mod stream;
+mod tty;
 
 use berth_client::{Client, ClientError, Endpoint, TlsOptions};
 use clap::Parser;
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_DAEMON_ERROR);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(err) => {
             match err.downcast_ref::<ClientError>() {
@@ -45,7 +48,10 @@ fn main() -> ExitCode {
             }
             ExitCode::from(EXIT_DAEMON_ERROR)
         }
-    }
+    };
+    // A thread blocked reading stdin must not hold the exit.
+    runtime.shutdown_background();
+    code
 }
 
 async fn connect(global: &cli::Global) -> anyhow::Result<Client> {
@@ -71,8 +77,8 @@ async fn connect(global: &cli::Global) -> anyhow::Result<Client> {
 }
 
 async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
-    use cli::{Command, ImageCommand, SystemCommand};
-    use commands::images;
+    use cli::{Command, ContainerCommand as C, ImageCommand, SystemCommand};
+    use commands::{containers, images};
     if let Command::Version(args) = cli.command {
         return commands::system::version(&cli.global, args).await;
     }
@@ -110,5 +116,42 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             commands::system::events(client, args).await
         }
         Command::System(SystemCommand::Df(args)) => commands::system::df(client, args).await,
+        Command::Run(args) | Command::Container(C::Run(args)) => {
+            containers::run(client, args).await
+        }
+        Command::Create(args) | Command::Container(C::Create(args)) => {
+            containers::create(client, args).await
+        }
+        Command::Start(args) | Command::Container(C::Start(args)) => {
+            containers::start(client, args).await
+        }
+        Command::Stop(args) | Command::Container(C::Stop(args)) => {
+            containers::stop(client, args, false).await
+        }
+        Command::Restart(args) | Command::Container(C::Restart(args)) => {
+            containers::stop(client, args, true).await
+        }
+        Command::Kill(args) | Command::Container(C::Kill(args)) => {
+            containers::kill(client, args).await
+        }
+        Command::Wait(args) | Command::Container(C::Wait(args)) => {
+            containers::wait(client, args).await
+        }
+        Command::Attach(args) | Command::Container(C::Attach(args)) => {
+            containers::attach(client, args).await
+        }
+        Command::Logs(args) | Command::Container(C::Logs(args)) => {
+            containers::logs(client, args).await
+        }
+        Command::Exec(args) | Command::Container(C::Exec(args)) => {
+            containers::exec(client, args).await
+        }
+        Command::Rm(args) | Command::Container(C::Rm(args)) => containers::rm(client, args).await,
+        Command::Ps(args) | Command::Container(C::Ls(args)) => containers::ps(client, args).await,
+        Command::Inspect(args) => containers::inspect(client, args).await,
+        Command::Container(C::Inspect(args)) => containers::container_inspect(client, args).await,
+        Command::Rename(args) | Command::Container(C::Rename(args)) => {
+            containers::rename(client, args).await
+        }
     }
 }

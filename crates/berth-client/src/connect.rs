@@ -1,5 +1,6 @@
-//! Connections and requests. One connection per request keeps the client simple; the CLI
-//! makes a handful of requests per command, and UNIX-socket connects cost microseconds.
+//! Connections and requests. A finished connection is kept and reused for the next request
+//! (the docker CLI's keep-alive), so a command's requests share one socket unless one of
+//! them is still streaming (a `wait` held open while `start` goes out).
 
 use crate::endpoint::{Endpoint, TlsOptions};
 use berth_api::error::ErrorBody;
@@ -12,8 +13,10 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+type Sender = hyper::client::conn::http1::SendRequest<RequestBody>;
 
 pub type RequestBody = BoxBody<Bytes, std::io::Error>;
 
@@ -30,11 +33,14 @@ pub enum ClientError {
     Http(#[from] hyper::Error),
     #[error("Error response from daemon: {message}")]
     Daemon { status: StatusCode, message: String },
+    #[error("{0}")]
+    Io(String),
     #[error("decoding the daemon's response: {0}")]
     Decode(#[from] serde_json::Error),
 }
 
-trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+/// A connected byte stream to the daemon (UNIX socket, TCP or TLS).
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 /// A client bound to one daemon and one API version.
@@ -43,6 +49,8 @@ pub struct Client {
     endpoint: Endpoint,
     tls: Option<Arc<rustls::ClientConfig>>,
     version: ApiVersion,
+    /// Connections whose last exchange may be finished, for reuse.
+    idle: Arc<Mutex<Vec<Sender>>>,
 }
 
 impl Client {
@@ -55,6 +63,7 @@ impl Client {
             endpoint,
             tls,
             version: ApiVersion::MAX,
+            idle: Arc::default(),
         })
     }
 
@@ -75,7 +84,8 @@ impl Client {
                 return Ok(());
             }
         }
-        let response = self.send_unversioned(Method::GET, "/_ping").await?;
+        // HEAD, as docker/cli pings: the headers are all it needs.
+        let response = self.send_unversioned(Method::HEAD, "/_ping").await?;
         let server = response
             .headers()
             .get("API-Version")
@@ -87,7 +97,41 @@ impl Client {
         Ok(())
     }
 
-    async fn connect(&self) -> Result<Box<dyn Io>, ClientError> {
+    /// Sets the API version without asking the daemon.
+    pub fn set_version(&mut self, version: ApiVersion) {
+        self.version = version;
+    }
+
+    /// The `Host` header value for this endpoint.
+    pub(crate) fn host_header(&self) -> String {
+        match &self.endpoint {
+            Endpoint::Unix(_) => "localhost".to_string(),
+            Endpoint::Tcp { host, port, .. } => format!("{host}:{port}"),
+        }
+    }
+
+    /// A kept connection that is ready for a new request, if any. A connection whose
+    /// response body was just read may need its task to run once before it says so.
+    async fn take_idle(&self) -> Option<Sender> {
+        for attempt in 0..2 {
+            let mut waiting = false;
+            {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                idle.retain(|s| !s.is_closed());
+                if let Some(i) = idle.iter().position(Sender::is_ready) {
+                    return Some(idle.swap_remove(i));
+                }
+                waiting |= !idle.is_empty();
+            }
+            if !waiting || attempt == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        None
+    }
+
+    pub(crate) async fn connect(&self) -> Result<Box<dyn Io>, ClientError> {
         let connect_err = |source| ClientError::Connect {
             endpoint: self.endpoint.to_string(),
             source,
@@ -131,16 +175,19 @@ impl Client {
         content_type: Option<&str>,
         body: RequestBody,
     ) -> Result<Response<Incoming>, ClientError> {
-        let io = self.connect().await?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-        tokio::spawn(async move {
-            let _ = connection.with_upgrades().await;
-        });
-        let host = match &self.endpoint {
-            Endpoint::Unix(_) => "localhost".to_string(),
-            Endpoint::Tcp { host, port, .. } => format!("{host}:{port}"),
+        let mut sender = match self.take_idle().await {
+            Some(sender) => sender,
+            None => {
+                let io = self.connect().await?;
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                sender
+            }
         };
+        let host = self.host_header();
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
@@ -155,7 +202,12 @@ impl Client {
         let request = builder
             .body(body)
             .expect("a request built from valid parts");
-        Ok(sender.send_request(request).await?)
+        let response = sender.send_request(request).await?;
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(sender);
+        Ok(response)
     }
 
     /// Sends a request to `/vX.Y{path_and_query}`; a non-2xx status becomes
@@ -281,7 +333,7 @@ impl ResponseStream {
     }
 }
 
-async fn daemon_error(response: Response<Incoming>) -> ClientError {
+pub(crate) async fn daemon_error(response: Response<Incoming>) -> ClientError {
     let status = response.status();
     let bytes = match response.into_body().collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -332,5 +384,78 @@ fn tls_config(options: &TlsOptions) -> Result<rustls::ClientConfig, ClientError>
                 .map_err(|e| err("client certificate", &e))
         }
         _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TlsOptions;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// A fake daemon answering every request `{}` with keep-alive; counts connections.
+    async fn counting_daemon() -> (tempfile::TempDir, Client, Arc<AtomicUsize>) {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("d.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut reader = BufReader::new(stream);
+                    let mut head = true;
+                    let mut hold = false;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line.starts_with("HEAD ") {
+                            head = true;
+                        } else if line.contains(" HTTP/1.1") {
+                            head = false;
+                            hold = line.contains("/hold");
+                        }
+                        if line != "\r\n" {
+                            continue;
+                        }
+                        if hold {
+                            // Headers now, the body never (a `wait` in progress).
+                            let answer = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+                            reader.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                            continue;
+                        }
+                        let mut answer = "HTTP/1.1 200 OK\r\nApi-Version: 1.45\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n".to_string();
+                        if !head {
+                            answer.push_str("{}");
+                        }
+                        reader.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        let client = Client::new(Endpoint::Unix(socket), &TlsOptions::default()).unwrap();
+        (dir, client, connections)
+    }
+
+    #[tokio::test]
+    async fn a_command_reuses_one_connection() {
+        let (_dir, mut client, connections) = counting_daemon().await;
+        client.negotiate().await.unwrap();
+        assert_eq!(client.version().to_string(), "1.45");
+        for _ in 0..3 {
+            let _: serde_json::Value = client.get_json("/info").await.unwrap();
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
+        // A response still being read keeps its connection busy: the next request opens
+        // another one instead of waiting.
+        let held = client.send(Method::GET, "/hold", None).await.unwrap();
+        let _: serde_json::Value = client.get_json("/info").await.unwrap();
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+        drop(held);
     }
 }

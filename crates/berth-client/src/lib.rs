@@ -5,6 +5,9 @@
 
 mod connect;
 mod endpoint;
+mod hijack;
+pub mod stdcopy;
 
-pub use connect::{Client, ClientError, ResponseStream};
+pub use connect::{Client, ClientError, Io, ResponseStream};
 pub use endpoint::{Endpoint, EndpointError, TlsOptions, DEFAULT_SOCKET};
+pub use hijack::{Hijacked, HijackedReader, HijackedWriter};

@@ -1,4 +1,5 @@
 //! One module per command group.
 
+pub mod containers;
 pub mod images;
 pub mod system;
