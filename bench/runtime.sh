@@ -3,7 +3,8 @@
 # bundle, N times each, through berth-runc, runc and crun (crun inside a private mount
 # namespace without the cgroup v2 "unified" tree, which crun 1.8 refuses on hybrid hosts),
 # and through the shim path berthd uses (`berth-shim start`, then start, wait and shutdown
-# over the protocol, with berth-runc: the shim_cycle example of berth-shim).
+# over the protocol, with berth-runtime in-process as berthd runs it: the shim_cycle example
+# of berth-shim).
 # Usage: bench/runtime.sh [N] [path/to/berth-runc]   (run as root; build first with
 #   cargo build --release --workspace --bins && cargo build --release -p berth-shim --example shim_cycle)
 set -euo pipefail
@@ -52,7 +53,7 @@ for i in $(seq 1 "$N"); do
   one_run "$BERTH" --root "$WORK/state-berth" run --bundle "$WORK/bundle" "bench-b-$$-$i" >> "$WORK/berth.us"
   if [ "$HAVE_SHIM" = 1 ]; then
     # Timed inside: spawn of the shim through its exit, as berthd sees it.
-    "$CYCLE" "$SHIM" "$BERTH" "$WORK/state-shim" "$WORK/bundle" "$WORK/shim-$i" "bench-s-$$-$i" >> "$WORK/shim.us"
+    "$CYCLE" "$SHIM" builtin "$WORK/state-shim" "$WORK/bundle" "$WORK/shim-$i" "bench-s-$$-$i" >> "$WORK/shim.us"
   fi
   one_run runc --root "$WORK/state-runc" run --bundle "$WORK/bundle" "bench-r-$$-$i" >> "$WORK/runc.us"
   if [ "$HAVE_CRUN" = 1 ]; then
@@ -62,7 +63,7 @@ for i in $(seq 1 "$N"); do
   fi
 done
 median berth-runc "$WORK/berth.us"
-[ "$HAVE_SHIM" = 1 ] && median shim+berth "$WORK/shim.us"
+[ "$HAVE_SHIM" = 1 ] && median shim-path "$WORK/shim.us"
 median runc "$WORK/runc.us"
 [ "$HAVE_CRUN" = 1 ] && median crun "$WORK/crun.us"
 exit 0

@@ -148,6 +148,11 @@ fn run_rm_leaves_nothing_and_exit_codes_come_through() {
     let code = ok(f.docker(&["inspect", "-f", "{{.State.ExitCode}}", "three"]));
     assert_eq!(code.trim(), "3");
     ok(f.docker(&["rm", "three"]));
+    // A `--rm` container whose start fails goes too (moby removes it), and the docker CLI's
+    // wait for its removal returns with the start error's exit code.
+    let missing = f.docker(&["run", "--rm", "busybox", "no-such-command"]);
+    assert_eq!(missing.status.code(), Some(127), "{}", describe(&missing));
+    f.wait_for_ps(&["ps", "-aq"], |out| out.trim().is_empty());
 }
 
 #[test]

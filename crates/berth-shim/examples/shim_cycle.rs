@@ -1,8 +1,11 @@
 //! One create + start + wait + delete of a bundle through the shim, as berthd drives it
-//! (`spawn` = `berth-shim start`, then start, wait and shutdown over the protocol); prints
-//! the wall time in microseconds. Used by `bench/shim.sh`.
-//! Usage: shim_cycle SHIM RUNTIME RUNTIME_ROOT BUNDLE STATE_DIR ID
+//! (`spawn` = `berth-shim start` run from a read-only bind of the binary, then start, wait
+//! and shutdown over the protocol); prints the wall time in microseconds. Used by
+//! `bench/runtime.sh`.
+//! Usage: shim_cycle SHIM RUNTIME RUNTIME_ROOT BUNDLE STATE_DIR ID   (RUNTIME: `builtin` or a
+//! runc-compatible binary)
 
+use berth_shim::config::RuntimeChoice;
 use berth_shim::{ShimClient, ShimConfig};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,9 +18,19 @@ fn main() {
     };
     let id = id.to_string_lossy();
     let t0 = Instant::now();
-    let mut config = ShimConfig::new(&id, bundle.clone(), state.clone(), runtime.clone());
+    let runtime = match runtime.to_str() {
+        Some("builtin") => RuntimeChoice::Builtin,
+        _ => RuntimeChoice::External(runtime.clone()),
+    };
+    let mut config = ShimConfig::new(&id, bundle.clone(), state.clone(), runtime);
     config.runtime_root = Some(runtime_root.clone());
-    berth_shim::spawn(shim, &config).expect("spawning the shim");
+    // What berthd does once at start-up: run the shim through a read-only bind of it.
+    let sealed = berth_runtime::exeseal::readonly_clone(shim).expect("read-only clone");
+    let executable = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&sealed)
+    ));
+    berth_shim::spawn(&executable, &config).expect("spawning the shim");
     let created = t0.elapsed();
     let mut client = ShimClient::connect(&config.socket).expect("connecting");
     client.start().expect("start");

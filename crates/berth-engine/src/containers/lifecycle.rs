@@ -150,6 +150,13 @@ impl Containers {
                     r.state.error = message;
                     r.state.exit_code = 128;
                 });
+                // moby removes an AutoRemove container whose start failed; its removal takes
+                // the operation lock, which our caller holds until we return.
+                if record.auto_remove {
+                    let this = self.clone();
+                    let id = id.to_string();
+                    std::thread::spawn(move || this.auto_remove(&id));
+                }
                 Err(err)
             }
         }
