@@ -312,3 +312,27 @@ fn raw_api_status_codes() {
     let rows = d.raw("GET", "/v1.47/containers/json?all=1").json();
     assert_eq!(rows, serde_json::json!([]));
 }
+
+#[test]
+fn runtime_names_pick_runc_or_are_refused() {
+    let Some(f) = Fixture::new() else { return };
+    // runc (installed by scripts/setup.sh) instead of the runtime linked into the shim.
+    let out = ok(f.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "busybox",
+        "echo",
+        "via runc",
+    ]));
+    assert_eq!(out.trim(), "via runc");
+    let unknown = f.docker(&["create", "--runtime", "no-such-runtime", "busybox"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("unknown or invalid runtime name: no-such-runtime"),
+        "{}",
+        describe(&unknown)
+    );
+    f.wait_for_ps(&["ps", "-aq"], |out| out.trim().is_empty());
+}

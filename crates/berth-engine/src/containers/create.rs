@@ -27,6 +27,7 @@ impl Containers {
         let host_config = request.host_config.get_or_insert_with(Default::default);
         super::restart::validate(&mut host_config.restart_policy, host_config.auto_remove)?;
         super::logs::validate_log_config(&host_config.log_config)?;
+        super::lifecycle::runtime_choice(&host_config.runtime)?;
         let image_name = request.config.image.clone();
         let image = match self.images.inspect(&image_name) {
             Ok(image) => image,

@@ -28,8 +28,8 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// The container's OCI runtime: berth-runtime inside the shim by default (`berth`), or a
 /// runc-compatible binary on PATH when `HostConfig.Runtime` names one.
-fn runtime_choice(record: &ContainerRecord) -> Result<RuntimeChoice, ApiError> {
-    match record.host_config.runtime.as_str() {
+pub(super) fn runtime_choice(runtime: &str) -> Result<RuntimeChoice, ApiError> {
+    match runtime {
         "" | "berth" => Ok(RuntimeChoice::Builtin),
         name @ ("runc" | "crun") => on_path(name)
             .map(RuntimeChoice::External)
@@ -175,7 +175,7 @@ impl Containers {
             &record.id,
             record.paths.bundle.clone(),
             state.clone(),
-            runtime_choice(record)?,
+            runtime_choice(&record.host_config.runtime)?,
         );
         config.log = Some(super::logs::shim_log_config(
             record.paths.log.clone(),
@@ -715,7 +715,7 @@ impl Containers {
             match record.state.status {
                 Status::Running => {
                     if !super::restore::shim_answers(&record) {
-                        if let Ok(runtime) = runtime_choice(&record) {
+                        if let Ok(runtime) = runtime_choice(&record.host_config.runtime) {
                             super::restore::release_lost_task(&record, &runtime);
                         }
                     }
