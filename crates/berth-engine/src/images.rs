@@ -27,7 +27,7 @@ use tokio_util::io::SyncIoBridge;
 /// Docker's zero time, for images never tagged.
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-fn api(err: ImageError) -> ApiError {
+pub(crate) fn api(err: ImageError) -> ApiError {
     ApiError::new(err.kind(), err.to_string())
 }
 
@@ -113,7 +113,7 @@ fn delete_wire(item: berth_image::DeleteItem) -> DeleteItem {
 }
 
 /// The reference `repo[:tag]` names, with `latest` when no tag is given.
-fn target_reference(repo: &str, tag: &str) -> Result<Reference, ApiError> {
+pub(crate) fn target_reference(repo: &str, tag: &str) -> Result<Reference, ApiError> {
     if repo.is_empty() {
         return Err(ApiError::invalid(
             "repository name must have at least one component",
@@ -135,7 +135,7 @@ fn target_reference(repo: &str, tag: &str) -> Result<Reference, ApiError> {
 }
 
 /// Publishes an image event with Docker's attributes (`name`).
-fn image_event(events: &EventBus, action: &str, id: &str, name: &str) {
+pub(crate) fn image_event(events: &EventBus, action: &str, id: &str, name: &str) {
     let attributes = HashMap::from([("name".to_string(), name.to_string())]);
     events.publish(EventMessage::new("image", action, id, attributes));
 }

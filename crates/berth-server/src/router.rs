@@ -107,6 +107,8 @@ pub enum Route {
     ImageDelete(String),
     ContainerCreate,
     ContainerList,
+    ContainerPrune,
+    Commit,
     /// A container action: `POST /containers/{id}/start` etc.
     Container(String, ContainerAction),
     /// `/exec/{id}/start`, `/exec/{id}/resize`, `/exec/{id}/json`.
@@ -135,6 +137,12 @@ pub enum ContainerAction {
     Attach,
     Resize,
     ExecCreate,
+    Pause,
+    Unpause,
+    Top,
+    Update,
+    Changes,
+    Export,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +190,8 @@ pub fn route(method: &Method, segments: &[String]) -> Option<Route> {
         (_, ["images", rest @ ..]) if !rest.is_empty() => return image_route(method, rest),
         ("POST", ["containers", "create"]) => Route::ContainerCreate,
         ("GET", ["containers", "json"]) => Route::ContainerList,
+        ("POST", ["containers", "prune"]) => Route::ContainerPrune,
+        ("POST", ["commit"]) => Route::Commit,
         (_, ["containers", id, rest @ ..]) => return container_route(method, id, rest),
         ("POST", ["exec", id, "start"]) => Route::Exec(id.to_string(), ExecAction::Start),
         ("POST", ["exec", id, "resize"]) => Route::Exec(id.to_string(), ExecAction::Resize),
@@ -208,6 +218,12 @@ fn container_route(method: &Method, id: &str, rest: &[&str]) -> Option<Route> {
         ("POST", ["attach"]) => ContainerAction::Attach,
         ("POST", ["resize"]) => ContainerAction::Resize,
         ("POST", ["exec"]) => ContainerAction::ExecCreate,
+        ("POST", ["pause"]) => ContainerAction::Pause,
+        ("POST", ["unpause"]) => ContainerAction::Unpause,
+        ("GET", ["top"]) => ContainerAction::Top,
+        ("POST", ["update"]) => ContainerAction::Update,
+        ("GET", ["changes"]) => ContainerAction::Changes,
+        ("GET", ["export"]) => ContainerAction::Export,
         _ => return None,
     };
     Some(Route::Container(id.to_string(), action))

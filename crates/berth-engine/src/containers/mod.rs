@@ -4,14 +4,21 @@
 
 mod attach;
 mod backend;
+mod commit;
 mod create;
 mod exec;
+mod filesystem;
 mod lifecycle;
 mod list;
 mod logs;
+mod operations;
+mod pause;
+mod prune;
 mod restart;
 mod signals;
 pub mod store;
+mod top;
+mod update;
 mod wire;
 
 #[cfg(test)]
