@@ -519,3 +519,59 @@ print(docker.from_env().containers.prune(filters={"label": "keep=1"}))
     );
     assert_eq!(bad.status, 400, "{}", bad.text());
 }
+
+#[test]
+fn system_df_lists_containers_and_oom_is_an_event() {
+    let Some(f) = Fixture::new() else { return };
+    f.run_detached(&[
+        "--name",
+        "w1",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/zero > /big && sleep 1000",
+    ]);
+    f.wait_for("w1", "{{.State.Running}}", |s| s == "true");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok(f.docker(&["diff", "w1"])).contains("A /big") {
+        assert!(Instant::now() < deadline, "never wrote /big");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let out = ok(f.docker(&["system", "df", "-v", "--format", "{{json .Containers}}"]));
+    let rows: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["Names"] == "w1")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row["Size"].as_str().unwrap().contains("MB"), "{row}");
+    let summary = ok(f.docker(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]));
+    assert!(summary.contains("Containers 1 1"), "{summary}");
+    assert!(summary.contains("Images 1 1"), "{summary}");
+    // A container killed by the OOM killer: `oom` then `die`, OOMKilled in inspect.
+    f.run_detached(&[
+        "--name",
+        "oom1",
+        "--memory",
+        "8m",
+        "--memory-swap",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=$(head -c 64000000 /dev/zero | tr '\\0' a); echo ${#x}",
+    ]);
+    f.wait_for("oom1", "{{.State.Status}}", |s| s == "exited");
+    assert_eq!(f.inspect("oom1", "{{.State.OOMKilled}}"), "true");
+    let actions = f.actions("oom1");
+    let oom = actions.iter().position(|a| a == "oom");
+    let die = actions.iter().position(|a| a == "die");
+    assert!(oom.is_some() && oom < die, "{actions:?}");
+}

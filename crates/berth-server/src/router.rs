@@ -345,6 +345,30 @@ mod tests {
     }
 
     #[test]
+    fn operation_routes() {
+        let seg = |p: &str| parse_path(p).unwrap().segments;
+        let container = |a| Some(Route::Container("c1".into(), a));
+        let (get, post) = (Method::GET, Method::POST);
+        for (method, path, action) in [
+            (&post, "/containers/c1/pause", ContainerAction::Pause),
+            (&post, "/containers/c1/unpause", ContainerAction::Unpause),
+            (&get, "/containers/c1/top", ContainerAction::Top),
+            (&post, "/containers/c1/update", ContainerAction::Update),
+            (&get, "/containers/c1/changes", ContainerAction::Changes),
+            (&get, "/containers/c1/export", ContainerAction::Export),
+        ] {
+            assert_eq!(route(method, &seg(path)), container(action), "{path}");
+        }
+        assert_eq!(
+            route(&post, &seg("/v1.47/containers/prune")),
+            Some(Route::ContainerPrune)
+        );
+        assert_eq!(route(&post, &seg("/commit")), Some(Route::Commit));
+        assert_eq!(route(&get, &seg("/commit")), None);
+        assert_eq!(route(&get, &seg("/containers/c1/pause")), None);
+    }
+
+    #[test]
     fn query_booleans_like_docker() {
         let q = Query::parse(Some("a=1&b=false&c=none&d=True&e="));
         assert!(q.bool("a"));

@@ -301,6 +301,9 @@ impl Containers {
             };
             // Published before waiters wake, so `die` comes before the `stop` of a stop
             // that waited for this exit, as with Docker.
+            if r.state.oom_killed {
+                self.publish("oom", r, &[]);
+            }
             self.publish("die", r, &[("exitCode", exit_code.to_string())]);
             (r.clone(), delay)
         });

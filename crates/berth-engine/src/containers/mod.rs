@@ -16,6 +16,7 @@ mod pause;
 mod prune;
 mod restart;
 mod signals;
+mod size;
 pub mod store;
 mod top;
 mod update;
@@ -128,6 +129,8 @@ pub struct Containers {
     restarts: std::sync::Mutex<HashMap<String, Arc<restart::RestartManager>>>,
     /// Containers being removed (moby's `RemovalInProgress`; not persisted).
     removing: std::sync::Mutex<HashSet<String>>,
+    /// Cached writable-layer sizes.
+    sizes: size::SizeCache,
 }
 
 impl Containers {
@@ -148,6 +151,7 @@ impl Containers {
             op_locks: Default::default(),
             restarts: Default::default(),
             removing: Default::default(),
+            sizes: Default::default(),
         })
     }
 
@@ -195,6 +199,7 @@ impl Containers {
 
     /// Forgets the per-container state of a removed container.
     pub(crate) fn forget(&self, id: &str) {
+        self.forget_size(id);
         self.op_locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
