@@ -170,6 +170,27 @@ fn pause_freezes_and_shows_paused_and_exec_is_refused() {
         err.contains(&format!("Container {id} is not running")),
         "{err}"
     );
+    let py = f.daemon.python(
+        r#"
+import docker
+client = docker.from_env()
+c = client.containers.run("busybox", ["sleep", "1000"], detach=True, name="p3")
+c.pause()
+c.reload()
+print(c.status, c.attrs["State"]["Paused"])
+try:
+    c.exec_run("true")
+except docker.errors.APIError as e:
+    print(e.status_code)
+c.unpause()
+c.reload()
+print(c.status, c.attrs["State"]["Paused"])
+"#,
+    );
+    assert_eq!(
+        ok(py).lines().collect::<Vec<_>>(),
+        ["paused True", "409", "running False"]
+    );
     let actions = f.actions("p1");
     for wanted in ["pause", "unpause", "kill", "die", "stop"] {
         assert!(
