@@ -9,7 +9,9 @@ use crate::store::{now_rfc3339, parse_id, ImageStore, Result};
 use berth_sys::safe_path::Root;
 use berth_types::reference::Reference;
 use serde_json::{json, Value};
+use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::mpsc;
 
 /// The diffID of an empty tar (two zero blocks): moby's `DigestSHA256EmptyTar`.
 const EMPTY_TAR: &str = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
@@ -48,23 +50,23 @@ impl ImageStore {
         };
         let root = Root::open(upper)
             .map_err(|e| ImageError::InvalidConfig(format!("opening the container layer: {e}")))?;
+        let parent_chain = base_layers.last().and(
+            berth_snapshot::chain::chain_ids(
+                &base_layers
+                    .iter()
+                    .map(|l| l.diff_id.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .ok()
+            .and_then(|c| c.last().cloned()),
+        );
         let mut lease = self.lease();
         let result = (|| {
             let guard = self.ingest_guard();
-            let mut writer = self.content.writer(None)?;
-            let diffed = berth_snapshot::diff::write_layer(&root, &mut writer).map_err(|e| {
-                ImageError::InvalidConfig(format!("{e}: {:?}", std::error::Error::source(&e)))
-            })?;
-            let empty = diffed.diff_id == EMPTY_TAR;
-            let layer = if empty {
-                drop(writer);
-                None
-            } else {
-                let digest = writer.commit()?;
-                lease.add(&digest);
-                Some((digest, diffed.size))
-            };
+            let layer =
+                self.commit_layer(&root, parent_chain.as_deref(), &base_layers, &mut lease)?;
             drop(guard);
+            let empty = layer.is_none();
             let created = now_rfc3339();
             let mut config = base_config;
             let mut history = config["history"].as_array().cloned().unwrap_or_default();
@@ -122,7 +124,8 @@ impl ImageStore {
             let plan = ImagePlan {
                 config: config_digest.clone(),
                 manifest: None,
-                verified_layers: base_layers.len(),
+                // The parent's layers are a stored image's; the new one was just made.
+                verified_layers: layers.len(),
                 layers,
                 tags: tag.iter().map(|t| t.to_string()).collect(),
                 parent: opts.parent.clone(),
@@ -136,5 +139,118 @@ impl ImageStore {
             self.sweep_after_failure(&staged);
         }
         result
+    }
+}
+
+/// Hands the tar stream to the thread that applies it, in the chunks it was written in.
+struct Tee<'a> {
+    blob: &'a mut berth_content::Writer,
+    sender: mpsc::SyncSender<Vec<u8>>,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.blob.write_all(buf)?;
+        self.sender
+            .send(buf.to_vec())
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the layer apply stopped"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The receiving end: a reader over the chunks; the sender's drop is the end of the stream.
+struct ChunkReader {
+    receiver: mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    offset: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.offset == self.chunk.len() {
+            match self.receiver.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.offset = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.offset);
+        buf[..n].copy_from_slice(&self.chunk[self.offset..self.offset + n]);
+        self.offset += n;
+        Ok(n)
+    }
+}
+
+impl ImageStore {
+    /// Makes the commit's layer in one pass over the upper directory: the tar stream goes
+    /// to the content store (which hashes it: the diffID) and, on a second core, straight
+    /// into a new snapshot, named once the diffID is known. None for an empty layer.
+    fn commit_layer(
+        &self,
+        upper: &Root,
+        parent_chain: Option<&str>,
+        base_layers: &[crate::records::StoredLayer],
+        lease: &mut crate::store::Lease<'_>,
+    ) -> Result<Option<(String, u64)>> {
+        let mut blob = self.content.writer(None)?;
+        let mut extracting = self.snapshots.prepare_layer_unnamed(parent_chain)?;
+        let limits = self.limits.layer;
+        let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(16);
+        let (written, applied) = std::thread::scope(|scope| {
+            let applier = scope.spawn(move || {
+                let reader = ChunkReader {
+                    receiver,
+                    chunk: Vec::new(),
+                    offset: 0,
+                };
+                extracting
+                    .apply_unhashed(reader, limits)
+                    .map(|_| extracting)
+            });
+            let mut tee = io::BufWriter::with_capacity(
+                1 << 20,
+                Tee {
+                    blob: &mut blob,
+                    sender,
+                },
+            );
+            let written = berth_snapshot::diff::write_layer_unhashed(upper, &mut tee)
+                .map_err(|e| ImageError::InvalidConfig(format!("writing the layer: {e}")))
+                .and_then(|d| {
+                    tee.flush()
+                        .map(|()| d)
+                        .map_err(|e| ImageError::InvalidConfig(format!("writing the layer: {e}")))
+                });
+            // The end of the stream for the applier (also after a failure).
+            drop(tee);
+            (written, applier.join())
+        });
+        let diffed = written?;
+        let mut extracting =
+            applied.map_err(|_| ImageError::InvalidConfig("the layer apply panicked".into()))??;
+        let digest = blob.commit()?;
+        if digest == EMPTY_TAR {
+            return Ok(None);
+        }
+        lease.add(&digest);
+        let mut diff_ids: Vec<String> = base_layers.iter().map(|l| l.diff_id.clone()).collect();
+        diff_ids.push(digest.clone());
+        let chain = berth_snapshot::chain::chain_ids(&diff_ids)
+            .map_err(|e| ImageError::InvalidConfig(format!("rootfs.diff_ids: {e}")))?
+            .pop()
+            .unwrap_or_default();
+        lease.add(&chain);
+        extracting.set_diff_id(digest.clone());
+        extracting.set_chain_id(&chain)?;
+        if !self.snapshots.exists(&chain) {
+            self.snapshots.commit_layers(vec![extracting])?;
+        }
+        Ok(Some((digest, diffed.size)))
     }
 }
