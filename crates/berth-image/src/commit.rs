@@ -234,7 +234,11 @@ impl ImageStore {
         let diffed = written?;
         let mut extracting =
             applied.map_err(|_| ImageError::InvalidConfig("the layer apply panicked".into()))??;
+        // The layer's files are written back while the blob is synced; the layer commit's
+        // own sync then has little left to do.
+        let writeback = self.snapshots.start_writeback();
         let digest = blob.commit()?;
+        drop(writeback);
         if digest == EMPTY_TAR {
             return Ok(None);
         }
