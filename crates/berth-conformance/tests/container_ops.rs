@@ -140,6 +140,15 @@ fn pause_freezes_and_shows_paused_and_exec_is_refused() {
         )),
         "{err}"
     );
+    // The docker CLI refuses to attach to a paused container itself; the API answers 409.
+    let attach = f
+        .daemon
+        .raw("POST", "/containers/p1/attach?stream=1&stdout=1");
+    assert_eq!(attach.status, 409);
+    assert_eq!(
+        attach.message(),
+        "container p1 is paused, unpause the container before attach."
+    );
     let err = failed(f.docker(&["pause", "p1"]));
     assert!(
         err.contains(&format!("Container {id} is already paused")),
