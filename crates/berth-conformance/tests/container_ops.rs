@@ -470,7 +470,11 @@ print(sorted((c["Path"], c["Kind"]) for c in docker.from_env().containers.get("d
     );
     // Stopped: export mounts the snapshot read-only for the time of the export.
     ok(f.docker(&["stop", "-t", "0", "d1"]));
-    assert_eq!(ok(f.docker(&["diff", "d1"])), diff, "diff of the stopped container");
+    assert_eq!(
+        ok(f.docker(&["diff", "d1"])),
+        diff,
+        "diff of the stopped container"
+    );
     let py = f.daemon.python(
         r#"
 import docker, io, tarfile
