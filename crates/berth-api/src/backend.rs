@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::events::EventMessage;
 use crate::models::image::{DeleteItem, HistoryItem, ImageInspect, ImagePruneReport, ImageSummary};
 use crate::models::system::{DiskUsageSections, SystemDiskUsage, SystemInfo, SystemVersion};
+pub use crate::operations::OperationsBackend;
 use std::future::Future;
 use tokio::sync::broadcast;
 
@@ -37,9 +38,15 @@ pub trait SystemBackend: Send + Sync + 'static {
 }
 
 /// Everything a daemon serves. Later work adds its traits as supertraits here.
-pub trait Backend: SystemBackend + ImageBackend + ContainerBackend + StreamBackend {}
+pub trait Backend:
+    SystemBackend + ImageBackend + ContainerBackend + StreamBackend + OperationsBackend
+{
+}
 
-impl<T: SystemBackend + ImageBackend + ContainerBackend + StreamBackend> Backend for T {}
+impl<T> Backend for T where
+    T: SystemBackend + ImageBackend + ContainerBackend + StreamBackend + OperationsBackend
+{
+}
 
 /// A request body streamed to the backend (image load and import, archive uploads).
 pub type RequestBody = Box<dyn tokio::io::AsyncRead + Send + Unpin>;

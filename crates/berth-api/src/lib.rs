@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod models;
+pub mod operations;
 pub mod timestamp;
 pub mod version;
 
@@ -18,4 +19,5 @@ pub use backend::{
     SystemBackend, WaitCondition,
 };
 pub use error::ApiError;
+pub use operations::OperationsBackend;
 pub use version::ApiVersion;

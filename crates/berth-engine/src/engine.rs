@@ -313,6 +313,9 @@ impl SystemBackend for Engine {
             usage.images = images;
             usage.layers_size = layers_size;
         }
+        if sections.containers {
+            usage.containers = self.container_disk_usage().await?;
+        }
         Ok(usage)
     }
 

@@ -27,7 +27,7 @@ use tokio_util::io::SyncIoBridge;
 /// Docker's zero time, for images never tagged.
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-fn api(err: ImageError) -> ApiError {
+pub(crate) fn api(err: ImageError) -> ApiError {
     ApiError::new(err.kind(), err.to_string())
 }
 
@@ -113,7 +113,7 @@ fn delete_wire(item: berth_image::DeleteItem) -> DeleteItem {
 }
 
 /// The reference `repo[:tag]` names, with `latest` when no tag is given.
-fn target_reference(repo: &str, tag: &str) -> Result<Reference, ApiError> {
+pub(crate) fn target_reference(repo: &str, tag: &str) -> Result<Reference, ApiError> {
     if repo.is_empty() {
         return Err(ApiError::invalid(
             "repository name must have at least one component",
@@ -135,7 +135,7 @@ fn target_reference(repo: &str, tag: &str) -> Result<Reference, ApiError> {
 }
 
 /// Publishes an image event with Docker's attributes (`name`).
-fn image_event(events: &EventBus, action: &str, id: &str, name: &str) {
+pub(crate) fn image_event(events: &EventBus, action: &str, id: &str, name: &str) {
     let attributes = HashMap::from([("name".to_string(), name.to_string())]);
     events.publish(EventMessage::new("image", action, id, attributes));
 }
@@ -365,6 +365,21 @@ impl ImageBackend for Engine {
 }
 
 impl Engine {
+    /// `/system/df` container rows: every container with SizeRw and SizeRootFs (sizes
+    /// from the cache in `containers::size`).
+    pub(crate) async fn container_disk_usage(&self) -> Result<Vec<serde_json::Value>, ApiError> {
+        let options = berth_api::ContainerListOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        };
+        let rows = berth_api::ContainerBackend::list_containers(self, options).await?;
+        Ok(rows
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap_or_default())
+            .collect())
+    }
+
     /// `/system/df` image rows (Docker's ImageSummary with SharedSize and Containers) and
     /// the total size of all layers.
     pub(crate) async fn image_disk_usage(&self) -> Result<(Vec<serde_json::Value>, i64), ApiError> {
@@ -375,8 +390,12 @@ impl Engine {
         };
         let mut images = self.list_images(options).await?;
         let usage = blocking(self.image_store(), |store| store.disk_usage()).await?;
+        let mut users: HashMap<String, i64> = HashMap::new();
+        for record in self.containers().store.all() {
+            *users.entry(record.image_id).or_default() += 1;
+        }
         for image in &mut images {
-            image.containers = 0;
+            image.containers = users.get(&image.id).copied().unwrap_or(0);
         }
         let rows = images
             .iter()

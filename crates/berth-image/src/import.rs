@@ -78,6 +78,8 @@ impl ImageStore {
                 manifest: None,
                 layers: vec![(layer, crate::load::MEDIA_LAYER_TAR.to_owned(), size)],
                 tags: tag.iter().map(|t| t.to_string()).collect(),
+                parent: String::new(),
+                verified_layers: 0,
             };
             self.register(&plan, &mut lease, &mut |_| {})?;
             parse_id(&config_digest)

@@ -11,6 +11,7 @@
 //! rest.
 
 mod changes;
+mod commit;
 mod delete;
 mod error;
 mod fsck;
@@ -27,6 +28,7 @@ mod store;
 mod tar_guard;
 
 pub use changes::{apply_changes, ChangeError};
+pub use commit::CommitOptions;
 pub use delete::PruneFilters;
 pub use error::ImageError;
 pub use import::ImportOptions;

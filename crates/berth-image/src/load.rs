@@ -236,6 +236,8 @@ impl ImageStore {
                 manifest: None,
                 layers,
                 tags,
+                parent: String::new(),
+                verified_layers: 0,
             });
         }
         Ok(plans)
@@ -295,6 +297,8 @@ impl ImageStore {
                     manifest: Some(descriptor.digest.clone()),
                     layers,
                     tags,
+                    parent: String::new(),
+                    verified_layers: 0,
                 });
                 Ok(())
             }

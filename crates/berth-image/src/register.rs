@@ -20,6 +20,10 @@ pub(crate) struct ImagePlan {
     pub layers: Vec<(String, String, u64)>,
     /// Full normalised references.
     pub tags: Vec<String>,
+    /// The parent image (a commit's), empty otherwise.
+    pub parent: String,
+    /// How many bottom layers are a stored image's, already verified (a commit's parent).
+    pub verified_layers: usize,
 }
 
 /// What registering did, for progress and the caller's answer.
@@ -53,35 +57,37 @@ impl ImageStore {
         {
             lease.add(&chains[i]);
             let short = short_id(diff_id);
-            let size = if let Some(size) = self.existing_layer(&chains[i], blob, diff_id)? {
-                progress(crate::LoadEvent::Exists { id: short });
-                previous_pending = false;
-                size
-            } else {
-                progress(crate::LoadEvent::Unpacking {
-                    id: short,
-                    index: i + 1,
-                    total,
-                });
-                let below = match pending.last() {
-                    Some(parent) if previous_pending => Below::Pending(parent),
-                    _ => Below::Committed(i.checked_sub(1).map(|p| chains[p].as_str())),
+            let verified = i < plan.verified_layers;
+            let size =
+                if let Some(size) = self.existing_layer(&chains[i], blob, diff_id, verified)? {
+                    progress(crate::LoadEvent::Exists { id: short });
+                    previous_pending = false;
+                    size
+                } else {
+                    progress(crate::LoadEvent::Unpacking {
+                        id: short,
+                        index: i + 1,
+                        total,
+                    });
+                    let below = match pending.last() {
+                        Some(parent) if previous_pending => Below::Pending(parent),
+                        _ => Below::Committed(i.checked_sub(1).map(|p| chains[p].as_str())),
+                    };
+                    match self.unpack(below, &chains[i], blob, diff_id)? {
+                        Unpacked::Pending(extracting, size) => {
+                            pending.push(extracting);
+                            previous_pending = true;
+                            // One writeback at a time: the previous one is waited for first.
+                            drop(writeback.take());
+                            writeback = Some(self.snapshots.start_writeback());
+                            size
+                        }
+                        Unpacked::Exists(size) => {
+                            previous_pending = false;
+                            size
+                        }
+                    }
                 };
-                match self.unpack(below, &chains[i], blob, diff_id)? {
-                    Unpacked::Pending(extracting, size) => {
-                        pending.push(extracting);
-                        previous_pending = true;
-                        // One writeback at a time: the previous one is waited for first.
-                        drop(writeback.take());
-                        writeback = Some(self.snapshots.start_writeback());
-                        size
-                    }
-                    Unpacked::Exists(size) => {
-                        previous_pending = false;
-                        size
-                    }
-                }
-            };
             layers.push(StoredLayer {
                 blob: blob.clone(),
                 media_type: media_type.clone(),
@@ -102,7 +108,7 @@ impl ImageStore {
             created_unix: unix_seconds(&created),
             created,
             labels: labels(&config),
-            parent: String::new(),
+            parent: plan.parent.clone(),
             last_tag_time: None,
         };
         let moved = self
@@ -116,7 +122,13 @@ impl ImageStore {
 
     /// The size of an already committed layer, after checking that `blob` really is that
     /// layer; None when the layer has to be unpacked.
-    fn existing_layer(&self, chain: &str, blob: &str, diff_id: &str) -> Result<Option<u64>> {
+    fn existing_layer(
+        &self,
+        chain: &str,
+        blob: &str,
+        diff_id: &str,
+        verified: bool,
+    ) -> Result<Option<u64>> {
         if !self.snapshots.exists(chain) {
             return Ok(None);
         }
@@ -129,7 +141,7 @@ impl ImageStore {
         }
         // An uncompressed blob was verified against its own name on ingest; a compressed one
         // must still be shown to decompress to this diffID.
-        if blob != diff_id {
+        if blob != diff_id && !verified {
             let actual = self.hash_uncompressed(blob)?;
             if actual != diff_id {
                 return Err(ImageError::DiffIdMismatch {
@@ -183,7 +195,7 @@ impl ImageStore {
             Ok(e) => e,
             // Another load committed it meanwhile.
             Err(berth_snapshot::SnapshotError::AlreadyExists(_)) => {
-                return match self.existing_layer(chain, blob, diff_id)? {
+                return match self.existing_layer(chain, blob, diff_id, false)? {
                     Some(size) => Ok(Unpacked::Exists(size)),
                     None => Err(ImageError::InvalidConfig(format!(
                         "layer {chain} is broken"

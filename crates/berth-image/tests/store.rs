@@ -596,3 +596,63 @@ fn concurrent_loads_and_deletes_of_images_sharing_layers_stay_consistent() {
         2
     );
 }
+
+#[test]
+fn commit_adds_the_upper_directory_as_a_layer_over_the_parent() {
+    let (_dir, store) = store();
+    let rootfs = layer(&[("etc/hostname", b"base\n"), ("etc/motd", b"hello\n")]);
+    let parent = store
+        .import(
+            &rootfs[..],
+            ImportOptions {
+                reference: Some(Reference::parse_normalized("base").unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let upper = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(upper.path().join("tmp")).unwrap();
+    std::fs::write(upper.path().join("tmp/x"), b"new file\n").unwrap();
+    let options = berth_image::CommitOptions {
+        reference: Some(Reference::parse_normalized("committed:1").unwrap()),
+        parent: parent.to_string(),
+        container_id: "c0ffee".into(),
+        config: serde_json::json!({"Cmd": ["cat", "/tmp/x"]}),
+        container_config: serde_json::json!({"Cmd": ["sh"]}),
+        author: "me".into(),
+        comment: "msg".into(),
+        created_by: "sh".into(),
+    };
+    let id = store
+        .commit_container(upper.path(), options.clone())
+        .unwrap();
+    let record = store.inspect("committed:1").unwrap();
+    assert_eq!(record.id, id);
+    assert_eq!(record.parent, parent.to_string());
+    assert_eq!(record.diff_ids.len(), 2);
+    assert_eq!(record.author, "me");
+    assert_eq!(record.config["Cmd"], serde_json::json!(["cat", "/tmp/x"]));
+    let history = store.history("committed:1").unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(store.fsck().unwrap().is_empty(), "the store is consistent");
+    // The new layer is stored like a loaded one: save has it, and it holds the file.
+    let snapshots = store.snapshotter();
+    let chain = record.chain_id.clone().unwrap();
+    assert_eq!(
+        std::fs::read(snapshots.fs_dir(&chain).join("tmp/x")).unwrap(),
+        b"new file\n"
+    );
+    // Nothing written: an empty layer, recorded in the history only.
+    let empty = tempfile::tempdir().unwrap();
+    let id = store
+        .commit_container(
+            empty.path(),
+            berth_image::CommitOptions {
+                reference: None,
+                ..options
+            },
+        )
+        .unwrap();
+    let record = store.inspect(&id.to_string()).unwrap();
+    assert_eq!(record.diff_ids.len(), 1);
+}

@@ -107,6 +107,8 @@ pub enum Route {
     ImageDelete(String),
     ContainerCreate,
     ContainerList,
+    ContainerPrune,
+    Commit,
     /// A container action: `POST /containers/{id}/start` etc.
     Container(String, ContainerAction),
     /// `/exec/{id}/start`, `/exec/{id}/resize`, `/exec/{id}/json`.
@@ -135,6 +137,12 @@ pub enum ContainerAction {
     Attach,
     Resize,
     ExecCreate,
+    Pause,
+    Unpause,
+    Top,
+    Update,
+    Changes,
+    Export,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +190,8 @@ pub fn route(method: &Method, segments: &[String]) -> Option<Route> {
         (_, ["images", rest @ ..]) if !rest.is_empty() => return image_route(method, rest),
         ("POST", ["containers", "create"]) => Route::ContainerCreate,
         ("GET", ["containers", "json"]) => Route::ContainerList,
+        ("POST", ["containers", "prune"]) => Route::ContainerPrune,
+        ("POST", ["commit"]) => Route::Commit,
         (_, ["containers", id, rest @ ..]) => return container_route(method, id, rest),
         ("POST", ["exec", id, "start"]) => Route::Exec(id.to_string(), ExecAction::Start),
         ("POST", ["exec", id, "resize"]) => Route::Exec(id.to_string(), ExecAction::Resize),
@@ -208,6 +218,12 @@ fn container_route(method: &Method, id: &str, rest: &[&str]) -> Option<Route> {
         ("POST", ["attach"]) => ContainerAction::Attach,
         ("POST", ["resize"]) => ContainerAction::Resize,
         ("POST", ["exec"]) => ContainerAction::ExecCreate,
+        ("POST", ["pause"]) => ContainerAction::Pause,
+        ("POST", ["unpause"]) => ContainerAction::Unpause,
+        ("GET", ["top"]) => ContainerAction::Top,
+        ("POST", ["update"]) => ContainerAction::Update,
+        ("GET", ["changes"]) => ContainerAction::Changes,
+        ("GET", ["export"]) => ContainerAction::Export,
         _ => return None,
     };
     Some(Route::Container(id.to_string(), action))
@@ -326,6 +342,30 @@ mod tests {
             exec(ExecAction::Inspect)
         );
         assert_eq!(route(&Method::GET, &seg("/exec/e1/start")), None);
+    }
+
+    #[test]
+    fn operation_routes() {
+        let seg = |p: &str| parse_path(p).unwrap().segments;
+        let container = |a| Some(Route::Container("c1".into(), a));
+        let (get, post) = (Method::GET, Method::POST);
+        for (method, path, action) in [
+            (&post, "/containers/c1/pause", ContainerAction::Pause),
+            (&post, "/containers/c1/unpause", ContainerAction::Unpause),
+            (&get, "/containers/c1/top", ContainerAction::Top),
+            (&post, "/containers/c1/update", ContainerAction::Update),
+            (&get, "/containers/c1/changes", ContainerAction::Changes),
+            (&get, "/containers/c1/export", ContainerAction::Export),
+        ] {
+            assert_eq!(route(method, &seg(path)), container(action), "{path}");
+        }
+        assert_eq!(
+            route(&post, &seg("/v1.47/containers/prune")),
+            Some(Route::ContainerPrune)
+        );
+        assert_eq!(route(&post, &seg("/commit")), Some(Route::Commit));
+        assert_eq!(route(&get, &seg("/commit")), None);
+        assert_eq!(route(&get, &seg("/containers/c1/pause")), None);
     }
 
     #[test]

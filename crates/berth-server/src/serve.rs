@@ -3,7 +3,7 @@
 //! stops accepting at once and gives in-flight requests a bounded time to finish.
 
 use crate::errors::page_not_found;
-use crate::handlers::{attach, containers, exec, images, swarm, system};
+use crate::handlers::{attach, containers, exec, images, operations, swarm, system};
 use crate::listen::{Connection, Listener};
 use crate::response::{self, ApiResponse};
 use crate::router::{parse_path, route, ContainerAction, Query, Route};
@@ -192,6 +192,14 @@ async fn handle<B: Backend>(
             containers::create(&*backend, &query, request.into_body(), settings.json_limit).await
         }
         Route::ContainerList => containers::list(&*backend, &query).await,
+        Route::ContainerPrune => operations::prune(&*backend, &query).await,
+        Route::Commit => {
+            operations::commit(&*backend, &query, request.into_body(), settings.json_limit).await
+        }
+        Route::Container(id, ContainerAction::Update) => {
+            let limit = settings.json_limit;
+            operations::update(&*backend, &id, request.into_body(), limit).await
+        }
         Route::Container(id, ContainerAction::Attach) => {
             attach::attach(&*backend, &id, &query, version, request).await
         }
@@ -225,9 +233,16 @@ async fn container<B: Backend>(
         ContainerAction::Remove => containers::remove(backend, id, query).await,
         ContainerAction::Inspect => containers::inspect(backend, id, query).await,
         ContainerAction::Logs => containers::logs(backend, id, query).await,
-        // Routed in `handle`: they need the whole request.
-        ContainerAction::Attach | ContainerAction::Resize | ContainerAction::ExecCreate => {
-            Err(page_not_found())
+        ContainerAction::Pause | ContainerAction::Unpause | ContainerAction::Top => {
+            operations::container(backend, id, action, query).await
         }
+        ContainerAction::Changes | ContainerAction::Export => {
+            operations::container(backend, id, action, query).await
+        }
+        // Routed in `handle`: they need the whole request.
+        ContainerAction::Attach
+        | ContainerAction::Resize
+        | ContainerAction::ExecCreate
+        | ContainerAction::Update => Err(page_not_found()),
     }
 }

@@ -44,22 +44,28 @@ pub struct Diffed {
 /// Writes the OCI layer tar of an overlay upper directory (`Snapshotter::fs_dir` of a
 /// container) to `out`.
 pub fn write_layer(upper: &Root, out: impl Write) -> Result<Diffed> {
-    write(upper, out, true)
+    write(upper, out, true, true)
+}
+
+/// [`write_layer`] for a caller that hashes the stream itself (a content-store writer
+/// does): the result's `diff_id` is empty.
+pub fn write_layer_unhashed(upper: &Root, out: impl Write) -> Result<Diffed> {
+    write(upper, out, true, false)
 }
 
 /// Writes a plain directory tree as a tar (no whiteout conversion): the copy driver's transfer
 /// format and a full export of one directory.
 pub fn write_tree(root: &Root, out: impl Write) -> Result<Diffed> {
-    write(root, out, false)
+    write(root, out, false, true)
 }
 
-fn write(root: &Root, out: impl Write, overlay: bool) -> Result<Diffed> {
+fn write(root: &Root, out: impl Write, overlay: bool, hash: bool) -> Result<Diffed> {
     let mut walker = Walker {
         root,
         overlay,
         builder: tar::Builder::new(Hashing {
             inner: out,
-            hasher: Sha256::new(),
+            hasher: hash.then(Sha256::new),
             bytes: 0,
         }),
         inodes: HashMap::new(),
@@ -70,21 +76,26 @@ fn write(root: &Root, out: impl Write, overlay: bool) -> Result<Diffed> {
         .into_inner()
         .map_err(|source| DiffError::Finish { source })?;
     Ok(Diffed {
-        diff_id: format!("sha256:{}", hex::encode(hashing.hasher.finalize())),
+        diff_id: hashing
+            .hasher
+            .map(|h| format!("sha256:{}", hex::encode(h.finalize())))
+            .unwrap_or_default(),
         size: hashing.bytes,
     })
 }
 
 struct Hashing<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
     bytes: u64,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }

@@ -44,6 +44,13 @@ impl Extracting {
         self.apply_with(reader, limits, false)
     }
 
+    /// Names a layer made by [`Snapshotter::prepare_layer_unnamed`].
+    pub fn set_chain_id(&mut self, chain_id: &str) -> Result<()> {
+        chain::sha256_hex(chain_id)?;
+        chain_id.clone_into(&mut self.chain_id);
+        Ok(())
+    }
+
     /// Records the diffID the caller computed over exactly the stream it applied.
     pub fn set_diff_id(&mut self, diff_id: String) {
         if let Some(applied) = &mut self.applied {

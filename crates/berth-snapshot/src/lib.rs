@@ -9,6 +9,7 @@
 
 pub mod apply;
 pub mod chain;
+pub mod changes;
 pub mod diff;
 mod extracting;
 mod layered;

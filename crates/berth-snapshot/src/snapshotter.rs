@@ -162,6 +162,18 @@ impl Snapshotter {
         self.prepare(parent, lower_dirs, chain_id)
     }
 
+    /// Starts a layer on top of `parent` whose chain ID is known only once it is applied (a
+    /// commit's layer: its diffID comes out of the same stream); name it with
+    /// [`Extracting::set_chain_id`] before committing it.
+    pub fn prepare_layer_unnamed(&self, parent: Option<&str>) -> Result<Extracting> {
+        let lowers = match parent {
+            Some(parent) => self.chain(parent)?,
+            None => Vec::new(),
+        };
+        let lower_dirs = lowers.iter().map(|info| self.fs_dir(&info.key)).collect();
+        self.prepare(parent, lower_dirs, "")
+    }
+
     /// Starts a new layer `chain_id` on top of `parent`, a layer that has been applied but not
     /// committed yet, so that a whole image can be unpacked before one sync (see
     /// [`Snapshotter::commit_layers`]). Commit the parent first, or with this one.

@@ -342,6 +342,11 @@ impl Engine {
             .store
             .get(&id)
             .ok_or_else(|| ContainerError::NotFound(name.to_string()))?;
+        if record.state.paused && record.state.status == Status::Running {
+            return Err(ApiError::conflict(format!(
+                "container {name} is paused, unpause the container before attach."
+            )));
+        }
         let watch = containers
             .store
             .subscribe(&id)

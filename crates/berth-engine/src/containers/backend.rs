@@ -12,7 +12,10 @@ use berth_api::{
 use std::sync::Arc;
 
 impl Engine {
-    fn resolve_container(&self, name: &str) -> Result<(Arc<Containers>, String), ApiError> {
+    pub(crate) fn resolve_container(
+        &self,
+        name: &str,
+    ) -> Result<(Arc<Containers>, String), ApiError> {
         let containers = self.containers().clone();
         let id = containers.store.resolve(name)?;
         Ok((containers, id))

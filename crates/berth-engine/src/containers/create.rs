@@ -184,7 +184,7 @@ impl Containers {
 }
 
 /// Writes a file whole: temp name, fsync, rename, so a crash leaves the old or the new.
-fn write(path: &Path, bytes: &[u8]) -> Result<(), ApiError> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), ApiError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp)

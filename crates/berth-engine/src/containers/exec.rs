@@ -220,6 +220,12 @@ impl Engine {
         if record.state.status != super::Status::Running {
             return Err(not_running(&record.id));
         }
+        if record.state.paused {
+            return Err(ApiError::conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                record.id
+            )));
+        }
         if !config.detach_keys.is_empty() && parse_detach_keys(&config.detach_keys).is_err() {
             return Err(ApiError::system(format!(
                 "Invalid escape keys ({}) provided",
@@ -301,6 +307,12 @@ impl Engine {
             .ok_or_else(|| no_such_exec(exec_id))?;
         if record.state.status != super::Status::Running {
             return Err(not_running(&record.id));
+        }
+        if record.state.paused {
+            return Err(ApiError::conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                record.id
+            )));
         }
         let console = start.console_size.or(config.console_size);
         let bundle = record.paths.bundle.clone();

@@ -135,6 +135,7 @@ impl Containers {
                     r.state.error.clear();
                     r.state.started_at = now_rfc3339();
                     r.state.manually_stopped = false;
+                    r.state.paused = false;
                     if reset {
                         r.restart_count = 0;
                     }
@@ -294,6 +295,7 @@ impl Containers {
                 ran_for,
             );
             r.state.pid = 0;
+            r.state.paused = false;
             r.state.exit_code = exit_code;
             r.state.oom_killed = status.as_ref().is_some_and(|s| s.oom_killed);
             r.state.finished_at = finished_at.clone();
@@ -306,6 +308,9 @@ impl Containers {
             };
             // Published before waiters wake, so `die` comes before the `stop` of a stop
             // that waited for this exit, as with Docker.
+            if r.state.oom_killed {
+                self.publish("oom", r, &[]);
+            }
             self.publish("die", r, &[("exitCode", exit_code.to_string())]);
             (r.clone(), delay)
         });
@@ -404,6 +409,11 @@ impl Containers {
         client
             .signal(None, number, false)
             .map_err(ContainerError::from)?;
+        // moby `killWithSignal`: the stop signal or SIGKILL reaches a paused container once
+        // it is thawed.
+        if cancels_restart && record.state.paused {
+            self.thaw_after_kill(&record);
+        }
         self.publish("kill", &record, &[("signal", number.to_string())]);
         Ok(())
     }

@@ -325,10 +325,7 @@ impl Containers {
     }
 
     fn layer_size(&self, id: &str) -> i64 {
-        self.images
-            .snapshotter()
-            .usage(id)
-            .map_or(0, |u| u.size as i64)
+        self.cached_layer_size(id)
     }
 
     fn image_size(&self, image_id: &str) -> i64 {

@@ -4,15 +4,23 @@
 
 mod attach;
 mod backend;
+mod commit;
 mod create;
 mod exec;
+mod filesystem;
 mod lifecycle;
 mod list;
 mod logs;
+mod operations;
+mod pause;
+mod prune;
 mod restart;
 mod restore;
 mod signals;
+mod size;
 pub mod store;
+mod top;
+mod update;
 mod wire;
 
 #[cfg(test)]
@@ -122,6 +130,8 @@ pub struct Containers {
     restarts: std::sync::Mutex<HashMap<String, Arc<restart::RestartManager>>>,
     /// Containers being removed (moby's `RemovalInProgress`; not persisted).
     removing: std::sync::Mutex<HashSet<String>>,
+    /// Cached writable-layer sizes.
+    sizes: size::SizeCache,
 }
 
 impl Containers {
@@ -142,6 +152,7 @@ impl Containers {
             op_locks: Default::default(),
             restarts: Default::default(),
             removing: Default::default(),
+            sizes: Default::default(),
         })
     }
 
@@ -189,6 +200,7 @@ impl Containers {
 
     /// Forgets the per-container state of a removed container.
     pub(crate) fn forget(&self, id: &str) {
+        self.forget_size(id);
         self.op_locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -55,6 +55,8 @@ pub struct RunState {
     /// Set by stop and kill, cleared by start (moby `HasBeenManuallyStopped`):
     /// `unless-stopped` containers stay down, also across a daemon restart.
     pub manually_stopped: bool,
+    /// Frozen by `docker pause` (still running, as moby's `State.Paused`).
+    pub paused: bool,
 }
 
 /// Where a container's files are.

@@ -36,6 +36,7 @@ pub fn is_running(record: &ContainerRecord) -> bool {
 /// the `status` filter matches.
 pub fn state_string(record: &ContainerRecord, removing: bool) -> &'static str {
     match record.state.status {
+        Status::Running if record.state.paused => "paused",
         Status::Running => "running",
         Status::Restarting => "restarting",
         _ if removing => "removing",
@@ -51,6 +52,7 @@ pub fn inspect(record: &ContainerRecord, removing: bool) -> ContainerInspect {
         status: state_string(record, removing).to_string(),
         running: is_running(record),
         restarting: s.status == Status::Restarting,
+        paused: s.paused && s.status == Status::Running,
         dead: s.status == Status::Dead,
         oom_killed: s.oom_killed,
         pid: i64::from(s.pid),
@@ -138,6 +140,7 @@ pub fn status_text(record: &ContainerRecord, removing: bool, now: DateTime<Utc>)
     };
     let s = &record.state;
     match s.status {
+        Status::Running if s.paused => format!("Up {} (Paused)", since(&s.started_at)),
         Status::Running => format!("Up {}", since(&s.started_at)),
         Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at)),
         _ if removing => "Removal In Progress".into(),

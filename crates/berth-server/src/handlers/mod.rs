@@ -5,5 +5,6 @@ pub mod attach;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod operations;
 pub mod swarm;
 pub mod system;
