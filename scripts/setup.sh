@@ -10,10 +10,11 @@ need_root() {
     fi
 }
 
-# Debian packages: libseccomp-dev for the seccomp compiler, busybox-static for the test and
-# demo images, runc and crun to check our runtime against, nftables for port publishing,
-# pkg-config for -sys crates.
-packages=(pkg-config libseccomp-dev busybox-static runc crun nftables iproute2 procps)
+# Debian packages: libseccomp-dev for the seccomp compiler, gcc and libc6-dev for linking
+# (berth-init is linked static; the seccomp tests build a static probe), busybox-static for
+# the test and demo images, runc and crun to check our runtime against, nftables for port
+# publishing, pkg-config for -sys crates, procps for `ps` (container top).
+packages=(pkg-config gcc libc6-dev libseccomp-dev busybox-static runc crun nftables iproute2 procps)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
