@@ -130,29 +130,22 @@ pub fn allow_runtime_devices(limits: &mut Resources, extra: &[(DeviceType, u32, 
     }
 }
 
-/// Creates the cgroup, applies the limits and moves `pid` into it.
-pub fn create_and_place(
-    path: &CgroupPath,
-    limits: &Resources,
-    pid: i32,
-) -> Result<(), CgroupsError> {
+/// Creates the cgroup and applies the limits; the process to run in it moves itself in
+/// ([`Cgroup::add_current_thread`]).
+pub fn create(path: &CgroupPath, limits: &Resources) -> Result<Cgroup, CgroupsError> {
     let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
     let cgroup = Cgroup::create(&setup, path).map_err(CgroupsError::Cgroup)?;
-    let result = cgroup
-        .apply(limits)
-        .and_then(|()| cgroup.add_process(pid as u32))
-        .map_err(CgroupsError::Cgroup);
-    if result.is_err() {
+    if let Err(e) = cgroup.apply(limits) {
         let _ = cgroup.destroy();
+        return Err(CgroupsError::Cgroup(e));
     }
-    result
+    Ok(cgroup)
 }
 
-/// Moves `pid` into the existing cgroup (for exec).
-pub fn join(path: &CgroupPath, pid: i32) -> Result<(), CgroupsError> {
+/// The existing cgroup at `path` (for exec), without touching it.
+pub fn open(path: &CgroupPath) -> Result<Cgroup, CgroupsError> {
     let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
-    let cgroup = Cgroup::open(&setup, path).map_err(CgroupsError::Cgroup)?;
-    cgroup.add_process(pid as u32).map_err(CgroupsError::Cgroup)
+    Cgroup::open(&setup, path).map_err(CgroupsError::Cgroup)
 }
 
 /// The pids in the cgroup.

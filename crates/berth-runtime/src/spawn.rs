@@ -22,8 +22,6 @@ pub enum SpawnError {
     OomScoreAdj(#[source] std::io::Error),
     #[error("running create hooks: {0}")]
     Hooks(String),
-    #[error("placing the init in its cgroup: {0}")]
-    Cgroup(String),
     #[error("unable to start container process: {message}")]
     Failed {
         step: String,
@@ -57,8 +55,6 @@ impl SpawnError {
 pub struct Callbacks<'a> {
     pub id_maps: Option<(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>)>,
     pub oom_score_adj: Option<i32>,
-    /// Puts stage-1 (by pid) in the container's cgroup; the init inherits it.
-    pub place: &'a mut dyn FnMut(i32) -> Result<(), String>,
     /// Runs createRuntime/createContainer hooks for the init pid.
     pub hooks: &'a mut dyn FnMut(i32) -> Result<(), String>,
     /// The state JSON for the init's startContainer hooks, given the init's pid.
@@ -108,10 +104,6 @@ fn handshake(
                 let (uids, gids) = cb.id_maps.clone().unwrap_or_default();
                 namespaces::write_id_maps(pid, &uids, &gids).map_err(SpawnError::IdMaps)?;
                 message::send(sock, &Message::MapsWritten)?;
-            }
-            Message::JoinCgroup { pid } => {
-                (cb.place)(pid).map_err(SpawnError::Cgroup)?;
-                message::send(sock, &Message::CgroupJoined)?;
             }
             Message::InitPid { pid } => {
                 *init_pid = Some(pid);

@@ -186,13 +186,14 @@ impl StateDir {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary name, fsync and rename.
+/// Writes `bytes` to `path` through a temporary name and rename, so no reader sees half a
+/// file. Not synced (as runc does not): runtime state describes processes, which a power
+/// loss ends too, and lives on tmpfs (/run) where a sync buys nothing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
         fs::rename(&tmp, path)
     };
     write().map_err(|e| StateError::Write(path.to_path_buf(), e))

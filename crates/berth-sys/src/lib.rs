@@ -6,6 +6,7 @@
 //! - [`mount_attr`]: mount_setattr, to make a detached mount read-only.
 //! - [`process`]: fork for the single-threaded runtime, close_range(CLOEXEC), _exit, and
 //!   resetting signal dispositions before execve.
+//! - [`seccomp`]: loading a seccomp filter compiled beforehand.
 //! - [`safe_path`]: the one primitive for every operation inside an untrusted tree (layer
 //!   directories, container roots, build contexts): openat2 `RESOLVE_IN_ROOT`, or an
 //!   `O_PATH|O_NOFOLLOW` walk where openat2 is unavailable.
@@ -14,3 +15,4 @@ pub mod bpf;
 pub mod mount_attr;
 pub mod process;
 pub mod safe_path;
+pub mod seccomp;
