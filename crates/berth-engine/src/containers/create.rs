@@ -4,6 +4,7 @@
 use super::store::{ContainerRecord, ContainerStore, Paths};
 use super::{now_rfc3339, ContainerError, Containers};
 use crate::container::names;
+use crate::container::user::UserFiles;
 use crate::container::{
     translate, ContainerFiles, DaemonDefaults, HostFacts, SharedNamespaces, TranslateInput,
 };
@@ -12,7 +13,9 @@ use berth_api::models::container::{
 };
 use berth_api::ApiError;
 use berth_image::ImageError;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
@@ -118,7 +121,14 @@ impl Containers {
         let mount = mounts
             .first()
             .ok_or_else(|| ApiError::system("the image store returned no rootfs mount"))?;
-        mount.mount(&rootfs).map_err(ContainerError::from)?;
+        // Only the image's first container needs the rootfs mounted here (to read its
+        // passwd and group): mounting costs little, but the unmount waits for an RCU grace
+        // period.
+        let image_key = image_id.to_string();
+        let user_files = cached_user_files(&image_key);
+        if user_files.is_none() {
+            mount.mount(&rootfs).map_err(ContainerError::from)?;
+        }
         let files = ContainerFiles {
             hosts: Some(paths.hosts.clone()),
             hostname: Some(paths.hostname.clone()),
@@ -129,12 +139,18 @@ impl Containers {
             image: image_config,
             id,
             rootfs: &rootfs,
+            user_files: user_files.as_deref(),
             files: &files,
             shared: &SharedNamespaces::default(),
             defaults: &DaemonDefaults::for_host(),
             host: &HostFacts::detect(),
         });
-        berth_snapshot::unmount(&rootfs).map_err(ContainerError::from)?;
+        if user_files.is_none() {
+            if let Ok(read) = UserFiles::read(&rootfs) {
+                remember_user_files(image_key, read);
+            }
+            berth_snapshot::unmount(&rootfs).map_err(ContainerError::from)?;
+        }
         let translated = translated?;
         write(
             &paths.hostname,
@@ -142,6 +158,7 @@ impl Containers {
         )?;
         let spec = serde_json::to_vec_pretty(&translated.spec).map_err(ContainerError::from)?;
         write(&bundle.join("config.json"), &spec)?;
+        save_seccomp_program(bundle, &translated.spec);
         let mut host_config = request.host_config.clone().unwrap_or_default();
         // Docker records the daemon's default driver; docker-py's `containers.run` reads
         // the output back only when the type is json-file.
@@ -162,6 +179,42 @@ impl Containers {
             ..Default::default()
         };
         Ok((record, translated.warnings))
+    }
+}
+
+/// /etc/passwd and /etc/group of each image's root filesystem, by image ID. A new container's
+/// layer is empty, so it sees exactly its image's files, and an image ID names its layers'
+/// content. Bounded: starts over when full.
+fn image_user_files() -> &'static Mutex<HashMap<String, Arc<UserFiles>>> {
+    static FILES: OnceLock<Mutex<HashMap<String, Arc<UserFiles>>>> = OnceLock::new();
+    FILES.get_or_init(Default::default)
+}
+
+const USER_FILES_LIMIT: usize = 256;
+
+fn cached_user_files(image: &str) -> Option<Arc<UserFiles>> {
+    let files = image_user_files().lock().unwrap_or_else(|e| e.into_inner());
+    files.get(image).cloned()
+}
+
+fn remember_user_files(image: String, read: UserFiles) {
+    let mut files = image_user_files().lock().unwrap_or_else(|e| e.into_inner());
+    if files.len() >= USER_FILES_LIMIT {
+        files.clear();
+    }
+    files.insert(image, Arc::new(read));
+}
+
+/// Puts the compiled seccomp filter next to config.json: compiling Docker's profile costs
+/// the runtime milliseconds of CPU per container and exec, while berthd compiles each
+/// distinct profile once. The runtime uses the file only when it matches the config's
+/// profile, so a failure here only costs that time.
+fn save_seccomp_program(bundle: &Path, spec: &oci_spec::runtime::Spec) {
+    let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return;
+    };
+    if let Err(err) = berth_runtime::seccomp::save_program(bundle, profile) {
+        tracing::debug!(error = %berth_runtime::init::chain(&err), "no precompiled seccomp filter");
     }
 }
 
