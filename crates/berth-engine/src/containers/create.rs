@@ -112,23 +112,28 @@ impl Containers {
             resolv_conf: bundle.join("resolv.conf"),
         };
         let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-        write(&paths.resolv_conf, &resolv)?;
-        write(&paths.hosts, HOSTS.as_bytes())?;
-        let mounts = self
-            .images
-            .rootfs_mounts(image_id, id)
-            .map_err(ContainerError::from)?;
-        let mount = mounts
-            .first()
-            .ok_or_else(|| ApiError::system("the image store returned no rootfs mount"))?;
-        // Only the image's first container needs the rootfs mounted here (to read its
-        // passwd and group): mounting costs little, but the unmount waits for an RCU grace
-        // period.
+        let prepare_layer = || -> Result<berth_snapshot::Mount, ApiError> {
+            let mounts = self
+                .images
+                .rootfs_mounts(image_id, id)
+                .map_err(ContainerError::from)?;
+            mounts
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::system("the image store returned no rootfs mount"))
+        };
+        // A new container sees exactly its image's passwd and group, so only the image's
+        // first container needs its rootfs mounted here: mounting costs little, but the
+        // unmount waits for an RCU grace period.
         let image_key = image_id.to_string();
-        let user_files = cached_user_files(&image_key);
-        if user_files.is_none() {
-            mount.mount(&rootfs).map_err(ContainerError::from)?;
-        }
+        let (user_files, layer_ready) = match cached_user_files(&image_key) {
+            Some(files) => (files, false),
+            None => {
+                let files = read_user_files(&prepare_layer()?, &rootfs)?;
+                remember_user_files(image_key, files.clone());
+                (Arc::new(files), true)
+            }
+        };
         let files = ContainerFiles {
             hosts: Some(paths.hosts.clone()),
             hostname: Some(paths.hostname.clone()),
@@ -139,25 +144,33 @@ impl Containers {
             image: image_config,
             id,
             rootfs: &rootfs,
-            user_files: user_files.as_deref(),
+            user_files: Some(&user_files),
             files: &files,
             shared: &SharedNamespaces::default(),
             defaults: &DaemonDefaults::for_host(),
             host: &HostFacts::detect(),
-        });
-        if user_files.is_none() {
-            if let Ok(read) = UserFiles::read(&rootfs) {
-                remember_user_files(image_key, read);
-            }
-            berth_snapshot::unmount(&rootfs).map_err(ContainerError::from)?;
-        }
-        let translated = translated?;
-        write(
-            &paths.hostname,
-            format!("{}\n", translated.config.hostname).as_bytes(),
-        )?;
+        })?;
+        let hostname = format!("{}\n", translated.config.hostname);
         let spec = serde_json::to_vec_pretty(&translated.spec).map_err(ContainerError::from)?;
-        write(&bundle.join("config.json"), &spec)?;
+        let config_json = bundle.join("config.json");
+        let bundle_files: [(&Path, &[u8]); 4] = [
+            (&paths.resolv_conf, &resolv),
+            (&paths.hosts, HOSTS.as_bytes()),
+            (&paths.hostname, hostname.as_bytes()),
+            (&config_json, &spec),
+        ];
+        // The layer and the bundle's files are made durable at the same time, so their
+        // fsyncs share the filesystem's journal commits instead of queueing.
+        std::thread::scope(|scope| {
+            let layer = (!layer_ready).then(|| scope.spawn(prepare_layer));
+            let written = write_all(&bundle_files);
+            let prepared = match layer.map(|l| l.join()) {
+                Some(Ok(result)) => result.map(drop),
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => Ok(()),
+            };
+            written.and(prepared)
+        })?;
         save_seccomp_program(bundle, &translated.spec);
         let mut host_config = request.host_config.clone().unwrap_or_default();
         // Docker records the daemon's default driver; docker-py's `containers.run` reads
@@ -180,6 +193,14 @@ impl Containers {
         };
         Ok((record, translated.warnings))
     }
+}
+
+/// /etc/passwd and /etc/group of a new container's rootfs, read with it mounted.
+fn read_user_files(mount: &berth_snapshot::Mount, rootfs: &Path) -> Result<UserFiles, ApiError> {
+    mount.mount(rootfs).map_err(ContainerError::from)?;
+    let read = UserFiles::read(rootfs);
+    berth_snapshot::unmount(rootfs).map_err(ContainerError::from)?;
+    read.map_err(|e| ApiError::from(crate::container::SpecError::from(e)))
 }
 
 /// /etc/passwd and /etc/group of each image's root filesystem, by image ID. A new container's
@@ -218,15 +239,36 @@ fn save_seccomp_program(bundle: &Path, spec: &oci_spec::runtime::Spec) {
     }
 }
 
-/// Writes a file whole: temp name, fsync, rename, so a crash leaves the old or the new.
-fn write(path: &Path, bytes: &[u8]) -> Result<(), ApiError> {
+/// Writes files whole: temp name, fsync, rename, so a crash leaves the old or the new. The
+/// fsyncs run in parallel: concurrent fsyncs join one journal commit, where one after the
+/// other each waits for its own.
+fn write_all(files: &[(&Path, &[u8])]) -> Result<(), ApiError> {
     use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp)
-        .map_err(ContainerError::io(format!("writing {}", tmp.display())))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(ContainerError::io(format!("writing {}", path.display())))?;
+    let mut written = Vec::with_capacity(files.len());
+    for (path, bytes) in files {
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp)
+            .map_err(ContainerError::io(format!("writing {}", tmp.display())))?;
+        file.write_all(bytes)
+            .map_err(ContainerError::io(format!("writing {}", tmp.display())))?;
+        written.push((file, tmp, *path));
+    }
+    std::thread::scope(|scope| {
+        let syncs: Vec<_> = written
+            .iter()
+            .map(|(file, tmp, _)| (tmp, scope.spawn(move || file.sync_all())))
+            .collect();
+        for (tmp, sync) in syncs {
+            let result = sync
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            result.map_err(ContainerError::io(format!("syncing {}", tmp.display())))?;
+        }
+        Ok::<(), ApiError>(())
+    })?;
+    for (_, tmp, path) in &written {
+        std::fs::rename(tmp, path)
+            .map_err(ContainerError::io(format!("writing {}", path.display())))?;
+    }
     Ok(())
 }
