@@ -130,10 +130,21 @@ pub fn allow_runtime_devices(limits: &mut Resources, extra: &[(DeviceType, u32, 
     }
 }
 
+/// The host's cgroup mounts, read from /proc/self/mountinfo once per process: a shim asks
+/// for every exec and signal, and mountinfo grows with every mount on the host.
+fn setup() -> Result<CgroupSetup, CgroupsError> {
+    static SETUP: std::sync::OnceLock<CgroupSetup> = std::sync::OnceLock::new();
+    if let Some(setup) = SETUP.get() {
+        return Ok(setup.clone());
+    }
+    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
+    Ok(SETUP.get_or_init(|| setup).clone())
+}
+
 /// Creates the cgroup and applies the limits; the process to run in it moves itself in
 /// ([`Cgroup::add_current_thread`]).
 pub fn create(path: &CgroupPath, limits: &Resources) -> Result<Cgroup, CgroupsError> {
-    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
+    let setup = setup()?;
     let cgroup = Cgroup::create(&setup, path).map_err(CgroupsError::Cgroup)?;
     if let Err(e) = cgroup.apply(limits) {
         let _ = cgroup.destroy();
@@ -144,13 +155,13 @@ pub fn create(path: &CgroupPath, limits: &Resources) -> Result<Cgroup, CgroupsEr
 
 /// The existing cgroup at `path` (for exec), without touching it.
 pub fn open(path: &CgroupPath) -> Result<Cgroup, CgroupsError> {
-    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
+    let setup = setup()?;
     Cgroup::open(&setup, path).map_err(CgroupsError::Cgroup)
 }
 
 /// The pids in the cgroup.
 pub fn processes(path: &CgroupPath) -> Result<Vec<i32>, CgroupsError> {
-    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
+    let setup = setup()?;
     let cgroup = Cgroup::open(&setup, path).map_err(CgroupsError::Cgroup)?;
     let pids = cgroup.processes().map_err(CgroupsError::Cgroup)?;
     Ok(pids.into_iter().map(|p| p as i32).collect())
@@ -158,7 +169,7 @@ pub fn processes(path: &CgroupPath) -> Result<Vec<i32>, CgroupsError> {
 
 /// Kills what is left and removes the cgroup; a missing cgroup is fine.
 pub fn destroy(path: &CgroupPath) -> Result<(), CgroupsError> {
-    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
+    let setup = setup()?;
     match Cgroup::open(&setup, path) {
         Ok(cgroup) => cgroup.destroy().map_err(CgroupsError::Cgroup),
         Err(_) => Ok(()),

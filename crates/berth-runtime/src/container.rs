@@ -163,6 +163,7 @@ impl Runtime {
             run_create_hooks,
             cgroup: Some(created),
             seccomp,
+            exec: false,
         };
         let hook_state = state.clone();
         let mut run_hooks = create_hooks(&hooks, &hook_state);
@@ -449,6 +450,7 @@ impl Runtime {
             run_create_hooks: false,
             cgroup,
             seccomp,
+            exec: true,
         };
         let pid = spawn::spawn(
             cfg,

@@ -93,6 +93,10 @@ pub struct InitConfig {
     pub cgroup: Option<berth_cgroups::Cgroup>,
     /// The compiled linux.seccomp filter, loaded just before execve.
     pub seccomp: Option<std::sync::Arc<Program>>,
+    /// An exec into a running container: the init neither waits for `Continue` nor reports
+    /// `Ready` (the parent has nothing to do in between); the parent learns that execve
+    /// succeeded from the setup socket closing, or reads `Failed`.
+    pub exec: bool,
 }
 
 fn expect(sock: &OwnedFd, wanted: Message) -> Result<(), InitError> {
@@ -183,8 +187,12 @@ fn init(sock: OwnedFd, cfg: InitConfig) -> ! {
         }
     };
     let seccomp = cfg.seccomp.as_deref();
-    let err = match message::send(&sock, &Message::Ready)
-        .map_err(InitError::from)
+    let ready = if cfg.exec {
+        Ok(())
+    } else {
+        message::send(&sock, &Message::Ready).map_err(InitError::from)
+    };
+    let err = match ready
         .and_then(|()| wait_for_start(&cfg))
         .and_then(|()| start_container_hooks(&cfg, &state))
     {
@@ -200,9 +208,13 @@ fn init(sock: OwnedFd, cfg: InitConfig) -> ! {
 }
 
 fn init_steps(sock: &OwnedFd, cfg: &InitConfig) -> Result<(PathBuf, String), InitError> {
-    let state = match message::receive(sock)? {
-        Message::Continue { state } => state,
-        other => return Err(InitError::Unexpected(format!("{other:?}"))),
+    let state = if cfg.exec {
+        String::new()
+    } else {
+        match message::receive(sock)? {
+            Message::Continue { state } => state,
+            other => return Err(InitError::Unexpected(format!("{other:?}"))),
+        }
     };
     // A new session: the container must not share our terminal's job control.
     let _ = rustix::process::setsid();
