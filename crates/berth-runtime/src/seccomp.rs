@@ -196,7 +196,9 @@ pub type ProfileDigest = [u8; 32];
 
 /// The digest of `config`.
 pub fn digest(config: &LinuxSeccomp) -> ProfileDigest {
-    let json = serde_json::to_vec(config).unwrap_or_default();
+    // Plain data always serialises; were it ever to fail, the Debug form still tells
+    // profiles apart (never one shared key for several).
+    let json = serde_json::to_vec(config).unwrap_or_else(|_| format!("{config:?}").into_bytes());
     Sha256::digest(&json).into()
 }
 
@@ -240,7 +242,9 @@ pub fn program(config: &LinuxSeccomp, bundle: Option<&Path>) -> Result<Arc<Progr
 
 /// Writes the program of `config` (compiled, or from this process's cache) to `bundle`'s
 /// [`BUNDLE_FILE`], so the runtime that creates the container need not compile it. Not
-/// synced: a file cut short by a crash fails its checksum and is compiled again.
+/// synced: a file cut short by a crash fails its checksum and is compiled again. The file is
+/// trusted as config.json is (whoever can write one can write the other); the digests only
+/// tie it to the profile and catch damage.
 pub fn save_program(bundle: &Path, config: &LinuxSeccomp) -> Result<(), SeccompError> {
     let key = digest(config);
     let program = program(config, None)?;
@@ -322,6 +326,29 @@ mod tests {
         bytes[last] ^= 1;
         std::fs::write(&file, &bytes[..bytes.len() - 8]).unwrap();
         assert_eq!(read_program_file(&file, &digest(&docker)), None);
+    }
+
+    #[test]
+    fn program_takes_the_bundle_file_that_names_its_profile() {
+        // Profiles of this test only: the process-wide cache must not know them yet.
+        let wanted = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":77}"#);
+        let other = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":78}"#);
+        let dir = tempfile::tempdir().unwrap();
+        save_program(dir.path(), &other).unwrap();
+        // Relabel the file as the program of `wanted`: only the header says which it is.
+        let file = dir.path().join(BUNDLE_FILE);
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[MAGIC.len()..MAGIC.len() + 32].copy_from_slice(&digest(&wanted));
+        std::fs::write(&file, &bytes).unwrap();
+        let taken = program(&wanted, Some(dir.path())).unwrap();
+        assert_eq!(
+            *taken,
+            Program::compile(&other).unwrap(),
+            "the file was not used"
+        );
+        // Cached from now on, file or not.
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(program(&wanted, Some(dir.path())).unwrap(), taken);
     }
 
     #[test]
