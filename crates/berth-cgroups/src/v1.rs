@@ -106,6 +106,16 @@ impl V1Cgroup {
         Ok(())
     }
 
+    /// Writes "0" (the writer itself) to `tasks` in each hierarchy: the kernel moves one
+    /// thread without taking the global threadgroup lock that cgroup.procs needs.
+    pub(crate) fn add_current_thread(&self) -> Result<(), CgroupError> {
+        for dir in self.unique_dirs() {
+            cgroupfs::write(&dir.join("tasks"), "0")
+                .map_err(|source| CgroupError::AddProcess { pid: 0, source })?;
+        }
+        Ok(())
+    }
+
     /// Applies `r`; `live` updates the device rules by difference from devices.list, so a
     /// running container never sees a moment of "deny all".
     pub(crate) fn apply(&self, r: &Resources, live: bool) -> Result<(), CgroupError> {

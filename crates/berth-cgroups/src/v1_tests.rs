@@ -69,6 +69,7 @@ impl Fake {
             for dir in [mount.clone(), mount.join("berth"), mount.join("berth/c1")] {
                 fs::create_dir_all(&dir).unwrap();
                 fs::write(dir.join("cgroup.procs"), "").unwrap();
+                fs::write(dir.join("tasks"), "").unwrap();
                 for (name, content) in leaf_files(*c) {
                     fs::write(dir.join(name), content).unwrap();
                 }
@@ -111,6 +112,24 @@ fn create_copies_cpuset_down_every_level() {
         f.cgroup.v1_dir(Controller::Cpu)
     );
     assert_eq!(f.cgroup.v2_dir(), None);
+}
+
+#[test]
+fn add_current_thread_writes_zero_to_each_tasks_file() {
+    let f = Fake::new();
+    f.cgroup.add_current_thread().unwrap();
+    for c in [
+        "cpu",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "blkio",
+        "pids",
+        "name=systemd",
+    ] {
+        assert_eq!(f.read(c, "tasks"), "0", "{c}");
+    }
 }
 
 #[test]

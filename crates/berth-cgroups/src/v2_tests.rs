@@ -132,6 +132,13 @@ fn create_refuses_a_symlinked_parent() {
 }
 
 #[test]
+fn add_current_thread_writes_zero_to_cgroup_procs() {
+    let f = Fake::new();
+    f.cgroup.add_current_thread().unwrap();
+    assert_eq!(f.leaf("cgroup.procs"), "0");
+}
+
+#[test]
 fn add_process_writes_cgroup_procs() {
     let f = Fake::new();
     f.cgroup.add_process(4242).unwrap();

@@ -246,6 +246,50 @@ fn live_device_update_reaches_the_new_list() {
 }
 
 #[test]
+fn the_current_thread_joins_every_hierarchy() {
+    berth_testutil::require_root!();
+    let Some(setup) = v1_setup() else { return };
+    let t = TestCgroup::create(setup);
+    // A thread of its own: it leaves the cgroup by exiting, even when an assertion fails.
+    let (cgroup, mounts, parent) = (
+        t.cgroup.clone(),
+        t.setup.v1_mounts.clone(),
+        t.parent.clone(),
+    );
+    std::thread::spawn(move || {
+        let before = read("/proc/thread-self/cgroup");
+        cgroup.add_current_thread().unwrap();
+        let after = read("/proc/thread-self/cgroup");
+        for c in mounts.keys() {
+            let line = after
+                .lines()
+                .find(|l| {
+                    l.split(':')
+                        .nth(1)
+                        .is_some_and(|n| n.split(',').any(|x| x == c.name()))
+                })
+                .unwrap_or_else(|| panic!("no {} line in {after}", c.name()));
+            assert!(line.ends_with(&format!("/{parent}/c1")), "{line}");
+        }
+        // Back where it was, so the cgroup can be removed while the test still runs.
+        for line in before.lines() {
+            let mut it = line.splitn(3, ':');
+            let (_, names, path) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+            if let Some((_, mount)) = mounts
+                .iter()
+                .find(|(c, _)| names.split(',').any(|x| x == c.name()))
+            {
+                let tasks = mount.join(path.trim_start_matches('/')).join("tasks");
+                std::fs::write(tasks, "0").unwrap();
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    assert!(t.cgroup.processes().unwrap().is_empty());
+}
+
+#[test]
 fn process_joins_every_hierarchy_and_freezes() {
     berth_testutil::require_root!();
     let Some(setup) = v1_setup() else { return };

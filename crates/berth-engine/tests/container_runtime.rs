@@ -103,6 +103,7 @@ impl Fixture {
             image: &ContainerConfig::default(),
             id: &self.id,
             rootfs: &self.bundle.path().join("rootfs"),
+            user_files: None,
             files: &files,
             shared: &SharedNamespaces::default(),
             defaults: &defaults,

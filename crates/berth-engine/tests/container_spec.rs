@@ -67,6 +67,7 @@ impl Env {
             image,
             id: ID,
             rootfs: self.rootfs.path(),
+            user_files: None,
             files: &self.files,
             shared,
             defaults: &self.defaults,

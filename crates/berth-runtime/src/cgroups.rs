@@ -130,34 +130,38 @@ pub fn allow_runtime_devices(limits: &mut Resources, extra: &[(DeviceType, u32, 
     }
 }
 
-/// Creates the cgroup, applies the limits and moves `pid` into it.
-pub fn create_and_place(
-    path: &CgroupPath,
-    limits: &Resources,
-    pid: i32,
-) -> Result<(), CgroupsError> {
-    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
-    let cgroup = Cgroup::create(&setup, path).map_err(CgroupsError::Cgroup)?;
-    let result = cgroup
-        .apply(limits)
-        .and_then(|()| cgroup.add_process(pid as u32))
-        .map_err(CgroupsError::Cgroup);
-    if result.is_err() {
-        let _ = cgroup.destroy();
+/// The host's cgroup mounts, read from /proc/self/mountinfo once per process: a shim asks
+/// for every exec and signal, and mountinfo grows with every mount on the host.
+fn setup() -> Result<CgroupSetup, CgroupsError> {
+    static SETUP: std::sync::OnceLock<CgroupSetup> = std::sync::OnceLock::new();
+    if let Some(setup) = SETUP.get() {
+        return Ok(setup.clone());
     }
-    result
+    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
+    Ok(SETUP.get_or_init(|| setup).clone())
 }
 
-/// Moves `pid` into the existing cgroup (for exec).
-pub fn join(path: &CgroupPath, pid: i32) -> Result<(), CgroupsError> {
-    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
-    let cgroup = Cgroup::open(&setup, path).map_err(CgroupsError::Cgroup)?;
-    cgroup.add_process(pid as u32).map_err(CgroupsError::Cgroup)
+/// Creates the cgroup and applies the limits; the process to run in it moves itself in
+/// ([`Cgroup::add_current_thread`]).
+pub fn create(path: &CgroupPath, limits: &Resources) -> Result<Cgroup, CgroupsError> {
+    let setup = setup()?;
+    let cgroup = Cgroup::create(&setup, path).map_err(CgroupsError::Cgroup)?;
+    if let Err(e) = cgroup.apply(limits) {
+        let _ = cgroup.destroy();
+        return Err(CgroupsError::Cgroup(e));
+    }
+    Ok(cgroup)
+}
+
+/// The existing cgroup at `path` (for exec), without touching it.
+pub fn open(path: &CgroupPath) -> Result<Cgroup, CgroupsError> {
+    let setup = setup()?;
+    Cgroup::open(&setup, path).map_err(CgroupsError::Cgroup)
 }
 
 /// The pids in the cgroup.
 pub fn processes(path: &CgroupPath) -> Result<Vec<i32>, CgroupsError> {
-    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
+    let setup = setup()?;
     let cgroup = Cgroup::open(&setup, path).map_err(CgroupsError::Cgroup)?;
     let pids = cgroup.processes().map_err(CgroupsError::Cgroup)?;
     Ok(pids.into_iter().map(|p| p as i32).collect())
@@ -165,7 +169,7 @@ pub fn processes(path: &CgroupPath) -> Result<Vec<i32>, CgroupsError> {
 
 /// Kills what is left and removes the cgroup; a missing cgroup is fine.
 pub fn destroy(path: &CgroupPath) -> Result<(), CgroupsError> {
-    let setup = CgroupSetup::detect().map_err(CgroupsError::Detect)?;
+    let setup = setup()?;
     match Cgroup::open(&setup, path) {
         Ok(cgroup) => cgroup.destroy().map_err(CgroupsError::Cgroup),
         Err(_) => Ok(()),

@@ -49,6 +49,8 @@ pub enum ContainerError {
     PidFile(PathBuf, #[source] StateError),
     #[error(transparent)]
     Cgroup(#[from] cgroups::CgroupsError),
+    #[error("seccomp")]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("waiting for pid {0}")]
     Wait(i32, #[source] Errno),
 }
@@ -143,10 +145,12 @@ impl Runtime {
         let fifo = make_fifo(dir)?;
         let (cgroup, limits) = cgroup_plan(&linux, &dir.id, &rootfs.devices)?;
         let console_socket = connect_console(opts.console_socket.as_deref(), process.terminal())?;
+        let seccomp = seccomp_program(&spec, Some(bundle))?;
         let mut state = initial_state(dir, bundle, &spec, &cgroup);
         let hooks = spec.hooks().clone().unwrap_or_default();
         let run_create_hooks =
             hooks.create_runtime().is_some() || hooks.create_container().is_some();
+        let created = cgroups::create(&cgroup, &limits)?;
         let cfg = InitConfig {
             spec: spec.clone(),
             process: process.clone(),
@@ -157,6 +161,9 @@ impl Runtime {
             stdio: opts.stdio,
             preserve_fds: opts.preserve_fds,
             run_create_hooks,
+            cgroup: Some(created),
+            seccomp,
+            exec: false,
         };
         let hook_state = state.clone();
         let mut run_hooks = create_hooks(&hooks, &hook_state);
@@ -168,10 +175,6 @@ impl Runtime {
                     linux.gid_mappings().clone().unwrap_or_default(),
                 )),
                 oom_score_adj: process.oom_score_adj(),
-                place: &mut |pid| {
-                    cgroups::create_and_place(&cgroup, &limits, pid)
-                        .map_err(|e| crate::init::chain(&e))
-                },
                 hooks: &mut run_hooks,
                 start_state: &|pid| {
                     let mut s = hook_state.clone();
@@ -433,7 +436,8 @@ impl Runtime {
             .filter(|k| JOIN_ORDER.contains(k))
             .collect();
         let console_socket = connect_console(opts.console_socket.as_deref(), process.terminal())?;
-        let cgroup = cgroup_of(&state);
+        let cgroup = cgroup_of(&state).map(|p| cgroups::open(&p)).transpose()?;
+        let seccomp = seccomp_program(&spec, Some(&state.bundle))?;
         let cfg = InitConfig {
             spec,
             process,
@@ -444,16 +448,15 @@ impl Runtime {
             stdio: opts.stdio,
             preserve_fds: opts.preserve_fds,
             run_create_hooks: false,
+            cgroup,
+            seccomp,
+            exec: true,
         };
         let pid = spawn::spawn(
             cfg,
             Callbacks {
                 id_maps: None,
                 oom_score_adj: None,
-                place: &mut |pid| match &cgroup {
-                    Some(path) => cgroups::join(path, pid).map_err(|e| crate::init::chain(&e)),
-                    None => Ok(()),
-                },
                 hooks: &mut |_| Ok(()),
                 start_state: &|_| String::new(),
                 wait_exec: true,
@@ -465,6 +468,18 @@ impl Runtime {
         }
         Ok(pid)
     }
+}
+
+/// The compiled filter of the config's linux.seccomp, if it has one (see
+/// [`crate::seccomp::program`]: compiled once per profile, or taken from the bundle).
+fn seccomp_program(
+    spec: &Spec,
+    bundle: Option<&Path>,
+) -> Result<Option<std::sync::Arc<crate::seccomp::Program>>, ContainerError> {
+    let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    Ok(Some(crate::seccomp::program(profile, bundle)?))
 }
 
 /// The container's cgroup path and limits (with the runtime's own devices allowed).

@@ -9,8 +9,9 @@ use crate::namespaces::{NamespaceError, NamespacePlan};
 use crate::paths::{self, PathsError};
 use crate::process::{self, ProcessError};
 use crate::rootfs::{self, RootfsError, RootfsPlan};
+use crate::seccomp::Program;
 use berth_sys::process::{exit_now, fork, Forked};
-use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccomp, Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -25,6 +26,8 @@ pub enum InitError {
     Unexpected(String),
     #[error("making the process non-dumpable")]
     Dumpable(#[source] Errno),
+    #[error("joining the container's cgroup")]
+    Cgroup(#[source] berth_cgroups::CgroupError),
     #[error("namespaces")]
     Namespace(#[from] NamespaceError),
     #[error("becoming root in the new user namespace")]
@@ -86,6 +89,14 @@ pub struct InitConfig {
     pub stdio: Option<[OwnedFd; 3]>,
     pub preserve_fds: u32,
     pub run_create_hooks: bool,
+    /// The cgroup stage-1 moves itself into first thing (it exists by then).
+    pub cgroup: Option<berth_cgroups::Cgroup>,
+    /// The compiled linux.seccomp filter, loaded just before execve.
+    pub seccomp: Option<std::sync::Arc<Program>>,
+    /// An exec into a running container: the init neither waits for `Continue` nor reports
+    /// `Ready` (the parent has nothing to do in between); the parent learns that execve
+    /// succeeded from the setup socket closing, or reads `Failed`.
+    pub exec: bool,
 }
 
 fn expect(sock: &OwnedFd, wanted: Message) -> Result<(), InitError> {
@@ -129,6 +140,14 @@ fn stage1_steps(sock: &OwnedFd, cfg: &mut InitConfig) -> Result<Forked, InitErro
     // /proc/<pid>/exe or fds (CVE-2016-9962). The flag is inherited by the init.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(InitError::Dumpable)?;
+    // Into the cgroup before anything else (and before a new user namespace takes the
+    // privilege to): the init and everything it forks inherit it, and a cgroup namespace
+    // unshared below is rooted there. We are single-threaded, so moving this thread moves
+    // the process, and the kernel does that without the global lock that moving a process
+    // from the parent takes (an RCU grace period, milliseconds, per create and exec).
+    if let Some(cgroup) = &cfg.cgroup {
+        cgroup.add_current_thread().map_err(InitError::Cgroup)?;
+    }
     if let Some([i, o, e]) = cfg.stdio.take() {
         rustix::stdio::dup2_stdin(&i).map_err(InitError::Stdio)?;
         rustix::stdio::dup2_stdout(&o).map_err(InitError::Stdio)?;
@@ -150,13 +169,6 @@ fn stage1_steps(sock: &OwnedFd, cfg: &mut InitConfig) -> Result<Forked, InitErro
         nix::unistd::setresgid(root_g, root_g, root_g).map_err(InitError::UserNsRoot)?;
         nix::unistd::setresuid(root_u, root_u, root_u).map_err(InitError::UserNsRoot)?;
     }
-    message::send(
-        sock,
-        &Message::JoinCgroup {
-            pid: rustix::process::getpid().as_raw_nonzero().get(),
-        },
-    )?;
-    expect(sock, Message::CgroupJoined)?;
     plan.join_others()?;
     plan.unshare_others()?;
     let forked = fork().map_err(InitError::Fork)?;
@@ -174,9 +186,13 @@ fn init(sock: OwnedFd, cfg: InitConfig) -> ! {
             exit_now(1)
         }
     };
-    let seccomp = seccomp_of(&cfg.spec);
-    let err = match message::send(&sock, &Message::Ready)
-        .map_err(InitError::from)
+    let seccomp = cfg.seccomp.as_deref();
+    let ready = if cfg.exec {
+        Ok(())
+    } else {
+        message::send(&sock, &Message::Ready).map_err(InitError::from)
+    };
+    let err = match ready
         .and_then(|()| wait_for_start(&cfg))
         .and_then(|()| start_container_hooks(&cfg, &state))
     {
@@ -191,14 +207,14 @@ fn init(sock: OwnedFd, cfg: InitConfig) -> ! {
     })
 }
 
-fn seccomp_of(spec: &Spec) -> Option<&LinuxSeccomp> {
-    spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())
-}
-
 fn init_steps(sock: &OwnedFd, cfg: &InitConfig) -> Result<(PathBuf, String), InitError> {
-    let state = match message::receive(sock)? {
-        Message::Continue { state } => state,
-        other => return Err(InitError::Unexpected(format!("{other:?}"))),
+    let state = if cfg.exec {
+        String::new()
+    } else {
+        match message::receive(sock)? {
+            Message::Continue { state } => state,
+            other => return Err(InitError::Unexpected(format!("{other:?}"))),
+        }
     };
     // A new session: the container must not share our terminal's job control.
     let _ = rustix::process::setsid();
@@ -229,7 +245,7 @@ fn init_steps(sock: &OwnedFd, cfg: &InitConfig) -> Result<(PathBuf, String), Ini
         harden(cfg)?;
     }
     Ok((
-        process::finalize(&cfg.process, seccomp_of(&cfg.spec))?,
+        process::finalize(&cfg.process, cfg.seccomp.as_deref())?,
         state,
     ))
 }

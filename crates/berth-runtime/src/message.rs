@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::os::fd::{AsFd, OwnedFd};
 
 /// Bumped whenever [`Message`] changes incompatibly.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 const MAX_MESSAGE: usize = 64 * 1024;
 
 /// What class of failure the init reported; the caller maps it to an exit code (127, 126).
@@ -30,11 +30,6 @@ pub enum Message {
     UserNsCreated { pid: i32 },
     /// parent -> stage-1: the id maps are written.
     MapsWritten,
-    /// stage-1 -> parent: put this pid (stage-1 itself) in the container's cgroup, before it
-    /// creates a cgroup namespace and forks the init.
-    JoinCgroup { pid: i32 },
-    /// parent -> stage-1: done.
-    CgroupJoined,
     /// stage-1 -> parent: the container init exists, with this pid in the parent's namespace.
     InitPid { pid: i32 },
     /// parent -> init: setup may proceed (cgroup, oom_score_adj are in place). `state` is the

@@ -4,9 +4,9 @@
 
 use crate::capabilities::{self, CapPlan, CapsError};
 use crate::message::FailureKind;
-use crate::seccomp::{self, SeccompError};
+use crate::seccomp::{Program, SeccompError};
 use nix::unistd::{Gid, Uid};
-use oci_spec::runtime::{LinuxSeccomp, PosixRlimitType, Process};
+use oci_spec::runtime::{PosixRlimitType, Process};
 use rustix::io::Errno;
 use rustix::process::{Resource, Rlimit};
 use std::ffi::CString;
@@ -198,17 +198,14 @@ pub fn with_home(env: &[String], uid: u32) -> Vec<String> {
 
 /// Everything that must happen before the last step, in runc's order. Seccomp goes in here
 /// when no_new_privileges is off (it then needs CAP_SYS_ADMIN, which we still hold).
-pub fn finalize(
-    process: &Process,
-    seccomp: Option<&LinuxSeccomp>,
-) -> Result<PathBuf, ProcessError> {
+pub fn finalize(process: &Process, seccomp: Option<&Program>) -> Result<PathBuf, ProcessError> {
     apply_rlimits(process)?;
     let nnp = process.no_new_privileges().unwrap_or(false);
     if nnp {
         rustix::thread::set_no_new_privs(true).map_err(ProcessError::NoNewPrivs)?;
     }
-    if let (Some(profile), false) = (seccomp, nnp) {
-        seccomp::install(profile)?;
+    if let (Some(program), false) = (seccomp, nnp) {
+        program.load()?;
     }
     let plan = match process.capabilities() {
         Some(c) => CapPlan::from_spec(c)?,
@@ -233,7 +230,7 @@ pub fn finalize(
 pub fn exec(
     process: &Process,
     path: &Path,
-    seccomp: Option<&LinuxSeccomp>,
+    seccomp: Option<&Program>,
     preserve_fds: u32,
 ) -> ProcessError {
     let run = || -> Result<std::convert::Infallible, ProcessError> {
@@ -257,8 +254,8 @@ pub fn exec(
         nix::sys::signal::SigSet::empty()
             .thread_set_mask()
             .map_err(ProcessError::SignalMask)?;
-        if let (Some(profile), true) = (seccomp, process.no_new_privileges().unwrap_or(false)) {
-            seccomp::install(profile)?;
+        if let (Some(program), true) = (seccomp, process.no_new_privileges().unwrap_or(false)) {
+            program.load()?;
         }
         nix::unistd::execve(&cpath, &args, &env)
             .map_err(|e| ProcessError::Exec(path.display().to_string(), e))

@@ -3,7 +3,7 @@
 
 use crate::devices::{self, Device, DeviceError};
 use crate::mounts::{self, MountError, MountOptions, MountSpec};
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountPropagationFlags, UnmountFlags};
 use std::os::fd::OwnedFd;
@@ -199,7 +199,7 @@ fn mount_cgroups(root: &OwnedFd, spec: &MountSpec, cgroupns: bool) -> Result<(),
         hierarchies.len() == 1 && hierarchies[0].mountpoint == Path::new("/sys/fs/cgroup");
     // In a private cgroup namespace a fresh cgroupfs shows the namespace root (our cgroup);
     // otherwise bind our cgroup's directory, as /proc/self/cgroup names it on the host.
-    let bind = |h: &Hierarchy, dest: PathBuf| -> Result<(), RootfsError> {
+    let bind = |h: &Hierarchy, dest: PathBuf, flags: u32| -> Result<(), RootfsError> {
         let fresh = MountSpec {
             destination: dest.clone(),
             fstype: if h.v2 {
@@ -224,6 +224,7 @@ fn mount_cgroups(root: &OwnedFd, spec: &MountSpec, cgroupns: bool) -> Result<(),
             options: MountOptions {
                 bind: true,
                 recursive: true,
+                flags,
                 ..spec.options.clone()
             },
         };
@@ -231,7 +232,11 @@ fn mount_cgroups(root: &OwnedFd, spec: &MountSpec, cgroupns: bool) -> Result<(),
         Ok(())
     };
     if unified {
-        return bind(&hierarchies[0], spec.destination.clone());
+        return bind(
+            &hierarchies[0],
+            spec.destination.clone(),
+            spec.options.flags,
+        );
     }
     let rw_opts = MountOptions {
         flags: spec.options.flags & !0x1,
@@ -248,8 +253,12 @@ fn mount_cgroups(root: &OwnedFd, spec: &MountSpec, cgroupns: bool) -> Result<(),
     let dir = mounts::mkdir_all_in_root(root, &spec.destination)?;
     let dir = mounts::reopen_dir(&dir).map_err(|e| RootfsError::Cgroup("tmpfs".into(), e))?;
     // On a hybrid host runc leaves the v2 "unified" tree out of v1 containers; so do we.
+    // The binds get their flags afterwards, all at once with the tmpfs (seal_cgroup_tree).
+    let mut binds = Vec::new();
     for h in hierarchies.iter().filter(|h| !h.v2) {
-        bind(h, spec.destination.join(&h.name))?;
+        let dest = spec.destination.join(&h.name);
+        bind(h, dest.clone(), 0)?;
+        binds.push(dest);
         // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", like on the host.
         if h.name.contains(',') {
             for part in h.name.split(',') {
@@ -260,8 +269,62 @@ fn mount_cgroups(root: &OwnedFd, spec: &MountSpec, cgroupns: bool) -> Result<(),
             }
         }
     }
-    if spec.options.flags & 0x1 != 0 {
-        mounts::remount(root, &tmpfs, spec.options.flags)?;
+    seal_cgroup_tree(root, spec, &tmpfs, &binds)
+}
+
+/// The `MOUNT_ATTR_*` equivalent of mount flags, when each of them has one.
+fn mount_attr(flags: u32) -> Option<u64> {
+    use berth_sys::mount_attr::{
+        MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY,
+    };
+    let known = [
+        (0x1, MOUNT_ATTR_RDONLY),
+        (0x2, MOUNT_ATTR_NOSUID),
+        (0x4, MOUNT_ATTR_NODEV),
+        (0x8, MOUNT_ATTR_NOEXEC),
+    ];
+    let mapped = known.iter().fold(0, |acc, (ms, _)| acc | ms);
+    (flags & !mapped == 0).then(|| {
+        known
+            .iter()
+            .filter(|(ms, _)| flags & ms != 0)
+            .fold(0, |acc, (_, attr)| acc | attr)
+    })
+}
+
+/// Gives the cgroup tmpfs and every bind below it the mount's flags (read-only, nosuid, ...):
+/// one recursive mount_setattr, or (kernels before 5.12, flags it cannot express) a remount
+/// of each bind and of the tmpfs.
+fn seal_cgroup_tree(
+    root: &OwnedFd,
+    spec: &MountSpec,
+    tmpfs: &MountSpec,
+    binds: &[PathBuf],
+) -> Result<(), RootfsError> {
+    let flags = spec.options.flags;
+    if let Some(attr) = mount_attr(flags) {
+        let fd = mounts::open_in_root(root, &spec.destination, ResolveFlags::empty())
+            .map_err(|e| RootfsError::Cgroup("tmpfs".into(), e))?;
+        match berth_sys::mount_attr::set_recursive(&fd, attr) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(Errno::NOSYS.raw_os_error()) => {}
+            Err(e) => {
+                return Err(RootfsError::Cgroup(
+                    "flags".into(),
+                    Errno::from_io_error(&e).unwrap_or(Errno::INVAL),
+                ))
+            }
+        }
+    }
+    for dest in binds {
+        let bind = MountSpec {
+            destination: dest.clone(),
+            ..spec.clone()
+        };
+        mounts::remount(root, &bind, flags)?;
+    }
+    if flags & 0x1 != 0 {
+        mounts::remount(root, tmpfs, flags)?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Compiles the OCI `linux.seccomp` section with libseccomp (every listed architecture,
-//! conditional arguments, errnoRet, defaultErrnoRet) and loads it.
+//! conditional arguments, errnoRet, defaultErrnoRet) into a [`Program`], and loads it.
 //!
 //! Syscalls newer than the profile return ENOSYS, not the default errno, as with runc
 //! (`libcontainer/seccomp/patchbpf`): a program that tries a syscall the profile has never
@@ -7,12 +7,22 @@
 //! older kernel, instead of failing with EPERM. A stub in front of libseccomp's program
 //! compares the syscall number, per architecture, with the highest number the profile
 //! names for that architecture; x32 calls (x86_64 with bit 30) have their own bound.
+//!
+//! Compiling Docker's default profile costs milliseconds of CPU, so a program is compiled
+//! once and reused: [`program`] keeps the programs of this process by the digest of their
+//! profile (a shim compiles once for its container and every exec), and finds a program
+//! compiled elsewhere in the bundle's `seccomp.bpf` ([`save_program`]; berthd writes it for
+//! every container), which is used only when it names the very profile of the config.
 
-use berth_sys::seccomp::SockFilter;
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompOperator, LinuxSyscall};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 const EPERM: i32 = 1;
 const ENOSYS: i32 = 38;
@@ -30,12 +40,12 @@ pub enum SeccompError {
     Rule(String, #[source] libseccomp::error::SeccompError),
     #[error("setting filter attributes")]
     Attr(#[source] libseccomp::error::SeccompError),
-    #[error("loading the filter into the kernel")]
-    LoadStubbed(#[source] std::io::Error),
-    #[error("exporting the filter")]
+    #[error("exporting the compiled filter")]
     Export(#[source] std::io::Error),
     #[error("loading the filter into the kernel")]
-    Load(#[source] libseccomp::error::SeccompError),
+    LoadProgram(#[source] std::io::Error),
+    #[error("writing {0}")]
+    Save(std::path::PathBuf, #[source] std::io::Error),
 }
 
 fn enum_name<T: serde::Serialize>(value: &T) -> String {
@@ -137,41 +147,6 @@ fn add_rule(
     Ok(())
 }
 
-/// Compiles and loads the filter into the calling process, behind the ENOSYS stub.
-pub fn install(config: &LinuxSeccomp) -> Result<(), SeccompError> {
-    let filter = compile(config)?;
-    let stub = enosys_stub(config)?;
-    if stub.is_empty() {
-        return filter.load().map_err(SeccompError::Load);
-    }
-    let mut program = stub;
-    program.extend(export(&filter)?);
-    berth_sys::seccomp::load_filter(&program).map_err(SeccompError::LoadStubbed)
-}
-
-/// libseccomp's program as instructions (exported through a memfd: libseccomp 2.5 has no
-/// export to memory).
-fn export(filter: &ScmpFilterContext) -> Result<Vec<SockFilter>, SeccompError> {
-    use std::io::{Read, Seek};
-    let io = |e: std::io::Error| SeccompError::Export(e);
-    let fd = rustix::fs::memfd_create("seccomp-bpf", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| io(e.into()))?;
-    filter.export_bpf(&fd).map_err(SeccompError::Load)?;
-    let mut file = std::fs::File::from(fd);
-    file.rewind().map_err(io)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io)?;
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|c| SockFilter {
-            code: u16::from_ne_bytes([c[0], c[1]]),
-            jt: c[2],
-            jf: c[3],
-            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
-        })
-        .collect())
-}
-
 // Classic BPF, as seccomp runs it on `struct seccomp_data` (nr at 0, arch at 4).
 const LD_W_ABS: u16 = 0x20;
 const JEQ_K: u16 = 0x15;
@@ -186,8 +161,29 @@ const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
 const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
 
-fn insn(code: u16, jt: u8, jf: u8, k: u32) -> SockFilter {
-    SockFilter { code, jt, jf, k }
+/// One classic BPF instruction (`struct sock_filter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+impl Insn {
+    /// The kernel's 8-byte layout, in native byte order.
+    fn to_bytes(self) -> [u8; 8] {
+        let mut out = [0u8; 8];
+        out[..2].copy_from_slice(&self.code.to_ne_bytes());
+        out[2] = self.jt;
+        out[3] = self.jf;
+        out[4..].copy_from_slice(&self.k.to_ne_bytes());
+        out
+    }
+}
+
+fn insn(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
+    Insn { code, jt, jf, k }
 }
 
 /// The highest syscall number the profile names for `arch` (libseccomp's table), if any.
@@ -209,7 +205,7 @@ fn highest_named(config: &LinuxSeccomp, arch: ScmpArch) -> Option<u32> {
 /// `if arch == A { if nr > max(A) return ENOSYS; goto filter }`; on x86_64, a call with the
 /// x32 bit is bounded by the x32 maximum when the profile lists x32, and otherwise left to
 /// the filter (which refuses an unlisted ABI).
-pub fn enosys_stub(config: &LinuxSeccomp) -> Result<Vec<SockFilter>, SeccompError> {
+pub fn enosys_stub(config: &LinuxSeccomp) -> Result<Vec<Insn>, SeccompError> {
     let default = action(config.default_action(), config.default_errno_ret())?;
     if matches!(default, ScmpAction::Allow | ScmpAction::Log)
         || default == ScmpAction::Errno(ENOSYS)
@@ -286,6 +282,134 @@ pub fn enosys_stub(config: &LinuxSeccomp) -> Result<Vec<SockFilter>, SeccompErro
     Ok(stub)
 }
 
+/// A compiled filter: classic BPF instructions (`struct sock_filter`, 8 bytes each): the
+/// ENOSYS stub, then what libseccomp's `seccomp_load` would hand the kernel for the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program {
+    insns: Vec<u8>,
+}
+
+impl Program {
+    /// Compiles `config` with libseccomp, exports the result and puts the ENOSYS stub in
+    /// front of it.
+    pub fn compile(config: &LinuxSeccomp) -> Result<Program, SeccompError> {
+        let filter = compile(config)?;
+        let stub = enosys_stub(config)?;
+        let fd = rustix::fs::memfd_create("berth-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(|e| SeccompError::Export(e.into()))?;
+        filter
+            .export_bpf(&fd)
+            .map_err(|e| SeccompError::Export(std::io::Error::other(e.to_string())))?;
+        let mut file = std::fs::File::from(fd);
+        let mut insns: Vec<u8> = stub.iter().flat_map(|i| i.to_bytes()).collect();
+        file.rewind()
+            .and_then(|()| file.read_to_end(&mut insns))
+            .map_err(SeccompError::Export)?;
+        Program::from_insns(insns)
+            .ok_or_else(|| SeccompError::Export(std::io::Error::other("malformed program")))
+    }
+
+    fn from_insns(insns: Vec<u8>) -> Option<Program> {
+        use berth_sys::seccomp::{INSN_SIZE, MAX_INSNS};
+        let ok = !insns.is_empty()
+            && insns.len().is_multiple_of(INSN_SIZE)
+            && insns.len() / INSN_SIZE <= MAX_INSNS;
+        ok.then_some(Program { insns })
+    }
+
+    /// The raw instructions.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.insns
+    }
+
+    /// Installs the filter in the calling thread (as `seccomp_load` does: no filter flags;
+    /// needs no_new_privs or CAP_SYS_ADMIN).
+    pub fn load(&self) -> Result<(), SeccompError> {
+        berth_sys::seccomp::set_mode_filter(&self.insns).map_err(SeccompError::LoadProgram)
+    }
+}
+
+/// Names a profile: SHA-256 of its JSON as this crate serialises it.
+pub type ProfileDigest = [u8; 32];
+
+/// The digest of `config`.
+pub fn digest(config: &LinuxSeccomp) -> ProfileDigest {
+    // Plain data always serialises; were it ever to fail, the Debug form still tells
+    // profiles apart (never one shared key for several).
+    let json = serde_json::to_vec(config).unwrap_or_else(|_| format!("{config:?}").into_bytes());
+    Sha256::digest(&json).into()
+}
+
+/// The file in a bundle that may hold the compiled program of its config's profile.
+pub const BUNDLE_FILE: &str = "seccomp.bpf";
+const MAGIC: &[u8; 8] = b"BSCMPBF1";
+/// Programs kept per process; a daemon sees few distinct profiles, but user profiles are
+/// unbounded, so the cache starts over when full.
+const CACHE_LIMIT: usize = 32;
+
+fn cache() -> &'static Mutex<HashMap<ProfileDigest, Arc<Program>>> {
+    static CACHE: OnceLock<Mutex<HashMap<ProfileDigest, Arc<Program>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+fn remember(key: ProfileDigest, program: Program) -> Arc<Program> {
+    let program = Arc::new(program);
+    let mut cache = cache().lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= CACHE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(key, program.clone());
+    program
+}
+
+/// The program for `config`: from this process's cache, else from `bundle`'s
+/// [`BUNDLE_FILE`] when that was compiled from the same profile (and is intact), else
+/// compiled now. Cached for the next call either way.
+pub fn program(config: &LinuxSeccomp, bundle: Option<&Path>) -> Result<Arc<Program>, SeccompError> {
+    let key = digest(config);
+    if let Some(found) = cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(found.clone());
+    }
+    let from_file = bundle.and_then(|b| read_program_file(&b.join(BUNDLE_FILE), &key));
+    let program = match from_file {
+        Some(p) => p,
+        None => Program::compile(config)?,
+    };
+    Ok(remember(key, program))
+}
+
+/// Writes the program of `config` (compiled, or from this process's cache) to `bundle`'s
+/// [`BUNDLE_FILE`], so the runtime that creates the container need not compile it. Not
+/// synced: a file cut short by a crash fails its checksum and is compiled again. The file is
+/// trusted as config.json is (whoever can write one can write the other); the digests only
+/// tie it to the profile and catch damage.
+pub fn save_program(bundle: &Path, config: &LinuxSeccomp) -> Result<(), SeccompError> {
+    let key = digest(config);
+    let program = program(config, None)?;
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 64 + program.insns.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&key);
+    bytes.extend_from_slice(&Sha256::digest(&program.insns));
+    bytes.extend_from_slice(&program.insns);
+    let path = bundle.join(BUNDLE_FILE);
+    std::fs::write(&path, bytes).map_err(|e| SeccompError::Save(path, e))
+}
+
+/// The program in `path` if it is intact and was compiled from the profile `key` names.
+fn read_program_file(path: &Path, key: &ProfileDigest) -> Option<Program> {
+    let bytes = std::fs::read(path).ok()?;
+    let rest = bytes.strip_prefix(MAGIC.as_slice())?;
+    if rest.len() < 64 || &rest[..32] != key.as_slice() {
+        return None;
+    }
+    let insns = &rest[64..];
+    if Sha256::digest(insns).as_slice() != &rest[32..64] {
+        tracing::debug!(path = %path.display(), "seccomp program file is damaged, compiling");
+        return None;
+    }
+    Program::from_insns(insns.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +431,74 @@ mod tests {
                 ]}"#,
         );
         compile(&p).unwrap();
+    }
+
+    fn default_profile() -> LinuxSeccomp {
+        let caps: Vec<String> = crate::profile::DEFAULT_CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        crate::profile::default_seccomp(&caps, "amd64", (6, 1)).unwrap()
+    }
+
+    #[test]
+    fn a_saved_program_is_used_only_for_its_own_profile_and_only_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let docker = default_profile();
+        save_program(dir.path(), &docker).unwrap();
+        let file = dir.path().join(BUNDLE_FILE);
+        let compiled = Program::compile(&docker).unwrap();
+        assert_eq!(
+            read_program_file(&file, &digest(&docker)).as_ref(),
+            Some(&compiled),
+            "the file holds what libseccomp compiles"
+        );
+        let other = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#);
+        assert_eq!(read_program_file(&file, &digest(&other)), None);
+        // Damaged: one instruction byte flipped, or cut short.
+        let mut bytes = std::fs::read(&file).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&file, &bytes).unwrap();
+        assert_eq!(read_program_file(&file, &digest(&docker)), None);
+        bytes[last] ^= 1;
+        std::fs::write(&file, &bytes[..bytes.len() - 8]).unwrap();
+        assert_eq!(read_program_file(&file, &digest(&docker)), None);
+    }
+
+    #[test]
+    fn program_takes_the_bundle_file_that_names_its_profile() {
+        // Profiles of this test only: the process-wide cache must not know them yet.
+        let wanted = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":77}"#);
+        let other = profile(r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":78}"#);
+        let dir = tempfile::tempdir().unwrap();
+        save_program(dir.path(), &other).unwrap();
+        // Relabel the file as the program of `wanted`: only the header says which it is.
+        let file = dir.path().join(BUNDLE_FILE);
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[MAGIC.len()..MAGIC.len() + 32].copy_from_slice(&digest(&wanted));
+        std::fs::write(&file, &bytes).unwrap();
+        let taken = program(&wanted, Some(dir.path())).unwrap();
+        assert_eq!(
+            *taken,
+            Program::compile(&other).unwrap(),
+            "the file was not used"
+        );
+        // Cached from now on, file or not.
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(program(&wanted, Some(dir.path())).unwrap(), taken);
+    }
+
+    #[test]
+    fn the_digest_survives_a_round_trip_through_config_json() {
+        let docker = default_profile();
+        let json = serde_json::to_string_pretty(&docker).unwrap();
+        let back: LinuxSeccomp = serde_json::from_str(&json).unwrap();
+        assert_eq!(digest(&back), digest(&docker));
+        assert_ne!(
+            digest(&back),
+            digest(&profile(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#))
+        );
     }
 
     #[test]

@@ -22,8 +22,6 @@ pub enum SpawnError {
     OomScoreAdj(#[source] std::io::Error),
     #[error("running create hooks: {0}")]
     Hooks(String),
-    #[error("placing the init in its cgroup: {0}")]
-    Cgroup(String),
     #[error("unable to start container process: {message}")]
     Failed {
         step: String,
@@ -57,13 +55,12 @@ impl SpawnError {
 pub struct Callbacks<'a> {
     pub id_maps: Option<(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>)>,
     pub oom_score_adj: Option<i32>,
-    /// Puts stage-1 (by pid) in the container's cgroup; the init inherits it.
-    pub place: &'a mut dyn FnMut(i32) -> Result<(), String>,
     /// Runs createRuntime/createContainer hooks for the init pid.
     pub hooks: &'a mut dyn FnMut(i32) -> Result<(), String>,
     /// The state JSON for the init's startContainer hooks, given the init's pid.
     pub start_state: &'a dyn Fn(i32) -> String,
-    /// For `exec`: after ready, also wait until execve succeeded or failed.
+    /// For `exec` (the init was told [`InitConfig::exec`]): once the init's pid is known,
+    /// wait until execve succeeded or failed; no `Continue`, no `Ready`.
     pub wait_exec: bool,
 }
 
@@ -109,12 +106,11 @@ fn handshake(
                 namespaces::write_id_maps(pid, &uids, &gids).map_err(SpawnError::IdMaps)?;
                 message::send(sock, &Message::MapsWritten)?;
             }
-            Message::JoinCgroup { pid } => {
-                (cb.place)(pid).map_err(SpawnError::Cgroup)?;
-                message::send(sock, &Message::CgroupJoined)?;
-            }
             Message::InitPid { pid } => {
                 *init_pid = Some(pid);
+                if cb.wait_exec {
+                    return await_exec(sock);
+                }
                 if let Some(score) = cb.oom_score_adj {
                     std::fs::write(format!("/proc/{pid}/oom_score_adj"), score.to_string())
                         .map_err(SpawnError::OomScoreAdj)?;
@@ -127,7 +123,6 @@ fn handshake(
                 (cb.hooks)(pid).map_err(SpawnError::Hooks)?;
                 message::send(sock, &Message::HooksDone)?;
             }
-            Message::Ready if cb.wait_exec => return await_exec(sock),
             Message::Ready => return Ok(()),
             Message::Failed {
                 step,
@@ -145,8 +140,9 @@ fn handshake(
     }
 }
 
-/// After an `exec` process reported ready: waits until its setup socket closes (execve
-/// succeeded) or it reports that execve failed.
+/// For an `exec` process whose pid is known: waits until its setup socket closes (execve
+/// succeeded; stage-1 has exited and the init's end is close-on-exec) or it reports a
+/// failure.
 pub fn await_exec(sock: &OwnedFd) -> Result<(), SpawnError> {
     match message::receive(sock) {
         Err(ChannelError::Closed) => Ok(()),

@@ -294,6 +294,56 @@ fn docker_default_seccomp_profile_denies_namespace_and_mount_calls() {
     }
 }
 
+#[test]
+fn a_precompiled_program_in_the_bundle_is_used_only_for_its_own_profile() {
+    berth_testutil::require_root!();
+    let root = Root::berth();
+    let mut bundle = Bundle::new();
+    bundle.config["root"]["readonly"] = false.into();
+    let caps: Vec<String> = common::DOCKER_CAPS.iter().map(|s| s.to_string()).collect();
+    let with_admin: Vec<String> = caps
+        .iter()
+        .cloned()
+        .chain(["CAP_SYS_ADMIN".to_string()])
+        .collect();
+    bundle.config["process"]["capabilities"] = json!({
+        "bounding": with_admin, "effective": with_admin, "permitted": with_admin
+    });
+    bundle.args(&["sh", "-c", "unshare -m true && echo unshare-ok; echo done"]);
+    let profile = |caps: &[String]| {
+        berth_runtime::profile::default_seccomp(
+            caps,
+            berth_runtime::profile::native_arch(),
+            berth_runtime::profile::kernel_version(),
+        )
+        .unwrap()
+    };
+    let (strict, lenient) = (profile(&caps), profile(&with_admin));
+    // The file holds the lenient program but the config names the strict profile: the
+    // file must be ignored and the strict profile compiled.
+    bundle.config["linux"]["seccomp"] = serde_json::to_value(&strict).unwrap();
+    berth_runtime::seccomp::save_program(bundle.path(), &lenient).unwrap();
+    let (code, out, err) = root.run(&bundle);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains("unshare-ok"),
+        "a foreign program was loaded: {out}"
+    );
+    // Its own program is used, and filters exactly as the compiled profile does.
+    berth_runtime::seccomp::save_program(bundle.path(), &strict).unwrap();
+    let (code, out, err) = root.run(&bundle);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains("unshare-ok") && out.ends_with("done\n"),
+        "{out}"
+    );
+    bundle.config["linux"]["seccomp"] = serde_json::to_value(&lenient).unwrap();
+    berth_runtime::seccomp::save_program(bundle.path(), &lenient).unwrap();
+    let (code, out, err) = root.run(&bundle);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("unshare-ok"), "{out}{err}");
+}
+
 fn cgroup_dir(bundle: &Bundle, controller: &str) -> std::path::PathBuf {
     let path = bundle.config["linux"]["cgroupsPath"]
         .as_str()

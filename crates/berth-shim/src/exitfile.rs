@@ -1,7 +1,8 @@
 //! The exit file: the container's [`ExitStatus`] as one JSON object, written atomically
-//! (temp file, fsync, rename, fsync of the directory) when the container's init has exited
-//! and its output is drained, so a berthd that restarts while the shim is gone still learns
-//! how the container ended.
+//! (temp file, rename) when the container's init has exited and its output is drained, so a
+//! berthd that restarts while the shim is gone still learns how the container ended. Not
+//! synced: it lives in the exec root (tmpfs), and a power loss that could lose it ends the
+//! container's story anyway (berthd then records it as exited with code 255).
 
 use crate::protocol::ExitStatus;
 use std::io::Write;
@@ -28,11 +29,7 @@ pub fn write(dir: &Path, status: &ExitStatus) -> Result<(), ExitFileError> {
     let body = serde_json::to_vec(status).expect("ExitStatus serialises");
     let mut file = std::fs::File::create(&tmp).map_err(err)?;
     file.write_all(&body).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, &path).map_err(err)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(err)
+    std::fs::rename(&tmp, &path).map_err(err)
 }
 
 /// Reads `<dir>/exit.json`; `Ok(None)` when the container has not exited (no file).

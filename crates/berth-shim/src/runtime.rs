@@ -40,8 +40,15 @@ pub trait Runtime {
     /// Creates the container (its init waits for `start`) and returns the init's pid.
     fn create(&self, id: &str, bundle: &Path, launch: Launch<'_>) -> Result<u32, RuntimeError>;
     fn start(&self, id: &str) -> Result<(), RuntimeError>;
-    /// Starts an extra process described by the OCI `process` JSON file; returns its pid.
-    fn exec(&self, id: &str, process: &Path, launch: Launch<'_>) -> Result<u32, RuntimeError>;
+    /// Starts an extra process described by the OCI `process` JSON; returns its pid. A
+    /// runtime binary reads it from `process_file`, which it writes first and removes after.
+    fn exec(
+        &self,
+        id: &str,
+        process: &serde_json::Value,
+        process_file: &Path,
+        launch: Launch<'_>,
+    ) -> Result<u32, RuntimeError>;
     /// Signals the init, or with `all` every process of the container.
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError>;
     /// Removes the runtime's state of the container (forcibly: it may still run).
@@ -156,10 +163,21 @@ impl Runtime for ExternalRuntime {
         self.run("start", cmd)
     }
 
-    fn exec(&self, id: &str, process: &Path, launch: Launch<'_>) -> Result<u32, RuntimeError> {
+    fn exec(
+        &self,
+        id: &str,
+        process: &serde_json::Value,
+        process_file: &Path,
+        launch: Launch<'_>,
+    ) -> Result<u32, RuntimeError> {
+        std::fs::write(process_file, process.to_string())
+            .map_err(|e| RuntimeError::Spawn(process_file.to_path_buf(), e))?;
         let mut cmd = self.command();
-        cmd.args(["exec", "--detach", "--process"]).arg(process);
-        self.launch("exec", cmd, id, launch)
+        cmd.args(["exec", "--detach", "--process"])
+            .arg(process_file);
+        let result = self.launch("exec", cmd, id, launch);
+        let _ = std::fs::remove_file(process_file);
+        result
     }
 
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError> {
@@ -206,7 +224,8 @@ impl Runtime for BuiltinRuntime {
     fn create(&self, id: &str, bundle: &Path, launch: Launch<'_>) -> Result<u32, RuntimeError> {
         let stdio = launch.stdio;
         let options = berth_runtime::CreateOptions {
-            pid_file: Some(launch.pid_file.to_path_buf()),
+            // The pid comes back in the state: no pid file to write.
+            pid_file: None,
             console_socket: launch.console_socket.map(Path::to_path_buf),
             preserve_fds: 0,
             stdio: Some([stdio.stdin, stdio.stdout, stdio.stderr]),
@@ -225,13 +244,19 @@ impl Runtime for BuiltinRuntime {
         self.runtime.start(id).map_err(|e| failed("start", &e))
     }
 
-    fn exec(&self, id: &str, process: &Path, launch: Launch<'_>) -> Result<u32, RuntimeError> {
-        let bytes = std::fs::read(process).map_err(|e| failed("exec", &e))?;
+    fn exec(
+        &self,
+        id: &str,
+        process: &serde_json::Value,
+        _process_file: &Path,
+        launch: Launch<'_>,
+    ) -> Result<u32, RuntimeError> {
         let process: oci_spec::runtime::Process =
-            serde_json::from_slice(&bytes).map_err(|e| failed("exec", &e))?;
+            serde_json::from_value(process.clone()).map_err(|e| failed("exec", &e))?;
         let stdio = launch.stdio;
         let options = berth_runtime::ExecOptions {
-            pid_file: Some(launch.pid_file.to_path_buf()),
+            // The pid comes back from the call: no pid file to write.
+            pid_file: None,
             console_socket: launch.console_socket.map(Path::to_path_buf),
             preserve_fds: 0,
             stdio: Some([stdio.stdin, stdio.stdout, stdio.stderr]),

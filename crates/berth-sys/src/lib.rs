@@ -6,7 +6,8 @@
 //! - [`mount_attr`]: mount_setattr, to make a detached mount read-only.
 //! - [`process`]: fork for the single-threaded runtime, close_range(CLOEXEC), _exit, and
 //!   resetting signal dispositions before execve.
-//! - [`seccomp`]: loading a classic-BPF seccomp program assembled by the runtime.
+//! - [`seccomp`]: loading a classic-BPF seccomp program the runtime compiled (and prefixed
+//!   with its ENOSYS stub) beforehand.
 //! - [`safe_path`]: the one primitive for every operation inside an untrusted tree (layer
 //!   directories, container roots, build contexts): openat2 `RESOLVE_IN_ROOT`, or an
 //!   `O_PATH|O_NOFOLLOW` walk where openat2 is unavailable.

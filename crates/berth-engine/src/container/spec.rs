@@ -71,6 +71,10 @@ pub struct TranslateInput<'a> {
     pub id: &'a str,
     /// The mounted root filesystem (overlay) the spec's `root.path` points at.
     pub rootfs: &'a Path,
+    /// The rootfs's passwd and group when the caller has them already (a new container
+    /// sees exactly its image's files); `None` reads them from `rootfs`, which must then be
+    /// mounted.
+    pub user_files: Option<&'a user::UserFiles>,
     pub files: &'a ContainerFiles,
     pub shared: &'a SharedNamespaces,
     pub defaults: &'a DaemonDefaults,
@@ -153,11 +157,11 @@ pub fn translate(input: &TranslateInput<'_>) -> Result<Translated, SpecError> {
             input.id[..12.min(input.id.len())].to_string()
         };
     }
-    let user = user::resolve(
-        input.rootfs,
-        &config.user,
-        hc.group_add.as_deref().unwrap_or(&[]),
-    )?;
+    let group_add = hc.group_add.as_deref().unwrap_or(&[]);
+    let user = match input.user_files {
+        Some(files) => user::resolve_in(files, &config.user, group_add)?,
+        None => user::resolve(input.rootfs, &config.user, group_add)?,
+    };
     let sec = security::parse_security_opts(hc.security_opt.as_deref().unwrap_or(&[]))?;
     let caps = security::capabilities(
         hc.cap_add.as_deref().unwrap_or(&[]),

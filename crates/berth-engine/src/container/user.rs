@@ -128,6 +128,23 @@ fn read_in_root(rootfs: &Path, path: &str) -> Result<Option<String>, UserError> 
     Ok(Some(text))
 }
 
+/// The text of a root filesystem's `/etc/passwd` and `/etc/group` (`None`: absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFiles {
+    pub passwd: Option<String>,
+    pub group: Option<String>,
+}
+
+impl UserFiles {
+    /// Reads both files inside `rootfs`.
+    pub fn read(rootfs: &Path) -> Result<UserFiles, UserError> {
+        Ok(UserFiles {
+            passwd: read_in_root(rootfs, "/etc/passwd")?,
+            group: read_in_root(rootfs, "/etc/group")?,
+        })
+    }
+}
+
 /// Resolves `user_spec` (`user`, `uid`, `user:group`, `uid:gid`, ...) and `group_add` inside
 /// the container's root filesystem.
 pub fn resolve(
@@ -135,8 +152,17 @@ pub fn resolve(
     user_spec: &str,
     group_add: &[String],
 ) -> Result<ResolvedUser, UserError> {
-    let passwd = read_in_root(rootfs, "/etc/passwd")?.map(|t| parse_passwd(&t));
-    let group = read_in_root(rootfs, "/etc/group")?.map(|t| parse_group(&t));
+    resolve_in(&UserFiles::read(rootfs)?, user_spec, group_add)
+}
+
+/// [`resolve`] against files read before.
+pub fn resolve_in(
+    files: &UserFiles,
+    user_spec: &str,
+    group_add: &[String],
+) -> Result<ResolvedUser, UserError> {
+    let passwd = files.passwd.as_deref().map(parse_passwd);
+    let group = files.group.as_deref().map(parse_group);
     resolve_with(passwd.as_deref(), group.as_deref(), user_spec, group_add)
 }
 

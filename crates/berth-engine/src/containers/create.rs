@@ -4,6 +4,7 @@
 use super::store::{ContainerRecord, ContainerStore, Paths};
 use super::{now_rfc3339, ContainerError, Containers};
 use crate::container::names;
+use crate::container::user::UserFiles;
 use crate::container::{
     translate, ContainerFiles, DaemonDefaults, HostFacts, SharedNamespaces, TranslateInput,
 };
@@ -12,7 +13,9 @@ use berth_api::models::container::{
 };
 use berth_api::ApiError;
 use berth_image::ImageError;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
@@ -127,16 +130,28 @@ impl Containers {
             resolv_conf: bundle.join("resolv.conf"),
         };
         let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-        write(&paths.resolv_conf, &resolv)?;
-        write(&paths.hosts, HOSTS.as_bytes())?;
-        let mounts = self
-            .images
-            .rootfs_mounts(image_id, id)
-            .map_err(ContainerError::from)?;
-        let mount = mounts
-            .first()
-            .ok_or_else(|| ApiError::system("the image store returned no rootfs mount"))?;
-        mount.mount(&rootfs).map_err(ContainerError::from)?;
+        let prepare_layer = || -> Result<berth_snapshot::Mount, ApiError> {
+            let mounts = self
+                .images
+                .rootfs_mounts(image_id, id)
+                .map_err(ContainerError::from)?;
+            mounts
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::system("the image store returned no rootfs mount"))
+        };
+        // A new container sees exactly its image's passwd and group, so only the image's
+        // first container needs its rootfs mounted here: mounting costs little, but the
+        // unmount waits for an RCU grace period.
+        let image_key = image_id.to_string();
+        let (user_files, layer_ready) = match cached_user_files(&image_key) {
+            Some(files) => (files, false),
+            None => {
+                let files = read_user_files(&prepare_layer()?, &rootfs)?;
+                remember_user_files(image_key, files.clone());
+                (Arc::new(files), true)
+            }
+        };
         let files = ContainerFiles {
             hosts: Some(paths.hosts.clone()),
             hostname: Some(paths.hostname.clone()),
@@ -147,19 +162,34 @@ impl Containers {
             image: image_config,
             id,
             rootfs: &rootfs,
+            user_files: Some(&user_files),
             files: &files,
             shared: &SharedNamespaces::default(),
             defaults: &DaemonDefaults::for_host(),
             host: &HostFacts::detect(),
-        });
-        berth_snapshot::unmount(&rootfs).map_err(ContainerError::from)?;
-        let translated = translated?;
-        write(
-            &paths.hostname,
-            format!("{}\n", translated.config.hostname).as_bytes(),
-        )?;
+        })?;
+        let hostname = format!("{}\n", translated.config.hostname);
         let spec = serde_json::to_vec_pretty(&translated.spec).map_err(ContainerError::from)?;
-        write(&bundle.join("config.json"), &spec)?;
+        let config_json = bundle.join("config.json");
+        let bundle_files: [(&Path, &[u8]); 4] = [
+            (&paths.resolv_conf, &resolv),
+            (&paths.hosts, HOSTS.as_bytes()),
+            (&paths.hostname, hostname.as_bytes()),
+            (&config_json, &spec),
+        ];
+        // The layer and the bundle's files are made durable at the same time, so their
+        // fsyncs share the filesystem's journal commits instead of queueing.
+        std::thread::scope(|scope| {
+            let layer = (!layer_ready).then(|| scope.spawn(prepare_layer));
+            let written = write_all(&bundle_files);
+            let prepared = match layer.map(|l| l.join()) {
+                Some(Ok(result)) => result.map(drop),
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => Ok(()),
+            };
+            written.and(prepared)
+        })?;
+        save_seccomp_program(bundle, &translated.spec);
         let mut host_config = request.host_config.clone().unwrap_or_default();
         // Docker records the daemon's default driver; docker-py's `containers.run` reads
         // the output back only when the type is json-file.
@@ -185,13 +215,83 @@ impl Containers {
 
 /// Writes a file whole: temp name, fsync, rename, so a crash leaves the old or the new.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), ApiError> {
+    write_all(&[(path, bytes)])
+}
+
+/// /etc/passwd and /etc/group of a new container's rootfs, read with it mounted.
+fn read_user_files(mount: &berth_snapshot::Mount, rootfs: &Path) -> Result<UserFiles, ApiError> {
+    mount.mount(rootfs).map_err(ContainerError::from)?;
+    let read = UserFiles::read(rootfs);
+    berth_snapshot::unmount(rootfs).map_err(ContainerError::from)?;
+    read.map_err(|e| ApiError::from(crate::container::SpecError::from(e)))
+}
+
+/// /etc/passwd and /etc/group of each image's root filesystem, by image ID. A new container's
+/// layer is empty, so it sees exactly its image's files, and an image ID names its layers'
+/// content. Bounded: starts over when full.
+fn image_user_files() -> &'static Mutex<HashMap<String, Arc<UserFiles>>> {
+    static FILES: OnceLock<Mutex<HashMap<String, Arc<UserFiles>>>> = OnceLock::new();
+    FILES.get_or_init(Default::default)
+}
+
+const USER_FILES_LIMIT: usize = 256;
+
+fn cached_user_files(image: &str) -> Option<Arc<UserFiles>> {
+    let files = image_user_files().lock().unwrap_or_else(|e| e.into_inner());
+    files.get(image).cloned()
+}
+
+fn remember_user_files(image: String, read: UserFiles) {
+    let mut files = image_user_files().lock().unwrap_or_else(|e| e.into_inner());
+    if files.len() >= USER_FILES_LIMIT {
+        files.clear();
+    }
+    files.insert(image, Arc::new(read));
+}
+
+/// Puts the compiled seccomp filter next to config.json: compiling Docker's profile costs
+/// the runtime milliseconds of CPU per container and exec, while berthd compiles each
+/// distinct profile once. The runtime uses the file only when it matches the config's
+/// profile, so a failure here only costs that time.
+fn save_seccomp_program(bundle: &Path, spec: &oci_spec::runtime::Spec) {
+    let Some(profile) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return;
+    };
+    if let Err(err) = berth_runtime::seccomp::save_program(bundle, profile) {
+        tracing::debug!(error = %berth_runtime::init::chain(&err), "no precompiled seccomp filter");
+    }
+}
+
+/// Writes files whole: temp name, fsync, rename, so a crash leaves the old or the new. The
+/// fsyncs run in parallel: concurrent fsyncs join one journal commit, where one after the
+/// other each waits for its own.
+fn write_all(files: &[(&Path, &[u8])]) -> Result<(), ApiError> {
     use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp)
-        .map_err(ContainerError::io(format!("writing {}", tmp.display())))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(ContainerError::io(format!("writing {}", path.display())))?;
+    let mut written = Vec::with_capacity(files.len());
+    for (path, bytes) in files {
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp)
+            .map_err(ContainerError::io(format!("writing {}", tmp.display())))?;
+        file.write_all(bytes)
+            .map_err(ContainerError::io(format!("writing {}", tmp.display())))?;
+        written.push((file, tmp, *path));
+    }
+    std::thread::scope(|scope| {
+        let syncs: Vec<_> = written
+            .iter()
+            .map(|(file, tmp, _)| (tmp, scope.spawn(move || file.sync_all())))
+            .collect();
+        for (tmp, sync) in syncs {
+            let result = sync
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            result.map_err(ContainerError::io(format!("syncing {}", tmp.display())))?;
+        }
+        Ok::<(), ApiError>(())
+    })?;
+    for (_, tmp, path) in &written {
+        std::fs::rename(tmp, path)
+            .map_err(ContainerError::io(format!("writing {}", path.display())))?;
+    }
     Ok(())
 }

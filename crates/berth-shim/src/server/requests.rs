@@ -166,7 +166,6 @@ impl Server {
         let spec = dir.join(format!("exec-{}.json", self.exec_seq));
         let pid_file = dir.join(format!("exec-{}.pid", self.exec_seq));
         let internal = |e: &dyn std::error::Error| error(ErrorKind::Internal, chain(e));
-        std::fs::write(&spec, process.to_string()).map_err(|e| internal(&e))?;
         let console = dir.join(format!("console-{}.sock", self.exec_seq));
         let pending = PendingStdio::new(tty, stdin, &console).map_err(|e| internal(&e))?;
         let (child, our_in, out, console) = pending.split();
@@ -175,8 +174,7 @@ impl Server {
             console_socket: console.as_ref().map(|c| c.path()),
             stdio: child,
         };
-        let result = self.runtime.exec(&self.config.id, &spec, launch);
-        let _ = std::fs::remove_file(&spec);
+        let result = self.runtime.exec(&self.config.id, &process, &spec, launch);
         let _ = std::fs::remove_file(&pid_file);
         let pid = result.map_err(|e| error(ErrorKind::Runtime, chain(&e)))?;
         let proc = Proc::from_parts(our_in, out, console, Some(id), pid, Status::Running)
