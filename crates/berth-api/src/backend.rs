@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::events::EventMessage;
 use crate::models::image::{DeleteItem, HistoryItem, ImageInspect, ImagePruneReport, ImageSummary};
 use crate::models::system::{DiskUsageSections, SystemDiskUsage, SystemInfo, SystemVersion};
+pub use crate::stats_archive::{ArchiveBackend, StatsBackend};
 use std::future::Future;
 use tokio::sync::broadcast;
 
@@ -37,9 +38,21 @@ pub trait SystemBackend: Send + Sync + 'static {
 }
 
 /// Everything a daemon serves. Later work adds its traits as supertraits here.
-pub trait Backend: SystemBackend + ImageBackend + ContainerBackend + StreamBackend {}
+pub trait Backend:
+    SystemBackend + ImageBackend + ContainerBackend + StreamBackend + StatsBackend + ArchiveBackend
+{
+}
 
-impl<T: SystemBackend + ImageBackend + ContainerBackend + StreamBackend> Backend for T {}
+impl<
+        T: SystemBackend
+            + ImageBackend
+            + ContainerBackend
+            + StreamBackend
+            + StatsBackend
+            + ArchiveBackend,
+    > Backend for T
+{
+}
 
 /// A request body streamed to the backend (image load and import, archive uploads).
 pub type RequestBody = Box<dyn tokio::io::AsyncRead + Send + Unpin>;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod filters;
 pub mod models;
+pub mod stats_archive;
 pub mod timestamp;
 pub mod version;
 

@@ -135,6 +135,11 @@ pub enum ContainerAction {
     Attach,
     Resize,
     ExecCreate,
+    Stats,
+    ArchiveGet,
+    ArchiveHead,
+    /// Needs the request body; routed in `serve::handle`.
+    ArchivePut,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +213,10 @@ fn container_route(method: &Method, id: &str, rest: &[&str]) -> Option<Route> {
         ("POST", ["attach"]) => ContainerAction::Attach,
         ("POST", ["resize"]) => ContainerAction::Resize,
         ("POST", ["exec"]) => ContainerAction::ExecCreate,
+        ("GET", ["stats"]) => ContainerAction::Stats,
+        ("GET", ["archive"]) => ContainerAction::ArchiveGet,
+        ("HEAD", ["archive"]) => ContainerAction::ArchiveHead,
+        ("PUT", ["archive"]) => ContainerAction::ArchivePut,
         _ => return None,
     };
     Some(Route::Container(id.to_string(), action))

@@ -2,6 +2,7 @@
 //! the shim (create, start, the exit monitor, kill, stop, remove), the wire shapes of
 //! inspect and ps ([`wire`]), and logs read back from the json-file log ([`logs`]).
 
+mod archive;
 mod attach;
 mod backend;
 mod create;
@@ -11,6 +12,7 @@ mod list;
 mod logs;
 mod restart;
 mod signals;
+mod stats;
 pub mod store;
 mod wire;
 
@@ -121,6 +123,8 @@ pub struct Containers {
     restarts: std::sync::Mutex<HashMap<String, Arc<restart::RestartManager>>>,
     /// Containers being removed (moby's `RemovalInProgress`; not persisted).
     removing: std::sync::Mutex<HashSet<String>>,
+    /// Stats samplers, one per container with stats subscribers.
+    samplers: stats::Samplers,
 }
 
 impl Containers {
@@ -141,6 +145,7 @@ impl Containers {
             op_locks: Default::default(),
             restarts: Default::default(),
             removing: Default::default(),
+            samplers: Default::default(),
         })
     }
 

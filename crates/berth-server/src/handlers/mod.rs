@@ -5,5 +5,6 @@ pub mod attach;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod stats_archive;
 pub mod swarm;
 pub mod system;
