@@ -294,8 +294,8 @@ fn image_with_app_user() -> Vec<u8> {
             passwd = data;
             continue;
         }
-        let mut header = entry.header().clone();
-        builder.append(&mut header, &data[..]).unwrap();
+        let header = entry.header().clone();
+        builder.append(&header, &data[..]).unwrap();
     }
     passwd.extend_from_slice(b"app:x:4242:4343::/home/app:/bin/sh\n");
     let mut h = tar::Header::new_gnu();
