@@ -485,3 +485,40 @@ print("ok")
     );
     assert_eq!(out.trim(), "ok");
 }
+
+#[test]
+fn cp_to_a_stopped_container_goes_through_its_binds() {
+    let Some(f) = Fixture::new() else { return };
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("present.txt"), b"on the host\n").unwrap();
+    let bind = format!("{}:/data", host.path().display());
+    ok(f.docker(&["create", "--name", "sb", "-v", &bind, "busybox", "true"]));
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("in.txt"), b"copied in\n").unwrap();
+    ok(f.docker(&[
+        "cp",
+        local.path().join("in.txt").to_str().unwrap(),
+        "sb:/data/in.txt",
+    ]));
+    assert_eq!(
+        std::fs::read(host.path().join("in.txt")).unwrap(),
+        b"copied in\n"
+    );
+    let out = local.path().join("out.txt");
+    ok(f.docker(&["cp", "sb:/data/present.txt", out.to_str().unwrap()]));
+    assert_eq!(std::fs::read(&out).unwrap(), b"on the host\n");
+    // The same through a running container (its own mount namespace).
+    ok(f.docker(&["start", "sb"]));
+    ok(f.docker(&[
+        "run", "-d", "--name", "rb", "-v", &bind, "busybox", "sleep", "300",
+    ]));
+    ok(f.docker(&[
+        "cp",
+        "rb:/data/in.txt",
+        local.path().join("again.txt").to_str().unwrap(),
+    ]));
+    assert_eq!(
+        std::fs::read(local.path().join("again.txt")).unwrap(),
+        b"copied in\n"
+    );
+}

@@ -41,6 +41,9 @@ pub(crate) struct ContainerRoot {
     path: PathBuf,
     running: bool,
     mounted: Option<PathBuf>,
+    /// A stopped container's bind mounts (destination, host source), longest first: paths
+    /// below a destination go to the source, as they would in the running container.
+    binds: Vec<(PathBuf, PathBuf)>,
     _lock: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
@@ -103,11 +106,21 @@ impl Containers {
             mount.mount(&rootfs).map_err(super::ContainerError::from)?;
             mounted = Some(rootfs.clone());
         }
+        let mut binds: Vec<(PathBuf, PathBuf)> =
+            crate::container::mounts::plan(&record.host_config, &[])
+                .map(|plan| plan.mounts)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| m.typ().as_deref() == Some("bind"))
+                .filter_map(|m| Some((m.destination().clone(), m.source().clone()?)))
+                .collect();
+        binds.sort_by_key(|(dest, _)| std::cmp::Reverse(dest.components().count()));
         let mut handle = ContainerRoot {
             root: None,
             path: rootfs.clone(),
             running: false,
             mounted,
+            binds,
             _lock: Some(lock),
         };
         handle.root = Some(Root::open(&rootfs).map_err(|e| {
@@ -128,8 +141,66 @@ impl Containers {
             path,
             running: true,
             mounted: None,
+            binds: Vec::new(),
             _lock: None,
         })
+    }
+}
+
+/// The root a path is served from: the container's, or a bind's source.
+enum Placed<'a> {
+    Container(&'a Root),
+    Bind(Root),
+}
+
+impl std::ops::Deref for Placed<'_> {
+    type Target = Root;
+    fn deref(&self) -> &Root {
+        match self {
+            Placed::Container(root) => root,
+            Placed::Bind(root) => root,
+        }
+    }
+}
+
+impl ContainerRoot {
+    /// Where `path` is served from. For a stopped container whose path (its directory part
+    /// resolved inside the rootfs) falls at or below a bind destination, that is the bind's
+    /// host source (opened as a root of its own, so the rest of the path stays inside it).
+    fn place(&self, path: &ContainerPath) -> Result<(Placed<'_>, ContainerPath), ApiError> {
+        let root = self.root();
+        if self.binds.is_empty() {
+            return Ok((Placed::Container(root), path.clone()));
+        }
+        let mut dir = PathBuf::from("/");
+        dir.extend(&path.dir);
+        let resolved = resolve_in_scope(root, &dir).map_err(|e| ApiError::system(e.to_string()))?;
+        let full = match &path.base {
+            Some(base) => resolved.join(base),
+            None => resolved.clone(),
+        };
+        for (dest, source) in &self.binds {
+            let Ok(rest) = full.strip_prefix(dest) else {
+                continue;
+            };
+            let bind = Root::open(source).map_err(|e| {
+                ApiError::system(format!("opening bind source {}: {e}", source.display()))
+            })?;
+            let mut parts: Vec<OsString> = rest.iter().map(|c| c.to_os_string()).collect();
+            let base = match &path.base {
+                Some(_) if !parts.is_empty() => parts.pop(),
+                _ => None,
+            };
+            return Ok((
+                Placed::Bind(bind),
+                ContainerPath {
+                    dir: parts,
+                    base,
+                    name: path.name.clone(),
+                },
+            ));
+        }
+        Ok((Placed::Container(root), path.clone()))
     }
 }
 
@@ -550,8 +621,7 @@ fn extract(
     options: &ExtractOptions,
     body: impl Read,
 ) -> Result<(), ApiError> {
-    let root = handle.root();
-    let dest = ContainerPath::parse(path);
+    let (root, dest) = handle.place(&ContainerPath::parse(path))?;
     let mut dest_path = PathBuf::from("/");
     dest_path.extend(&dest.dir);
     if let Some(base) = &dest.base {
@@ -569,7 +639,8 @@ fn extract(
     let read_only = rustix::fs::fstatvfs(dir.as_fd())
         .map(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
         .unwrap_or(false);
-    if read_only || (!handle.running && target.readonly_rootfs) {
+    let on_bind = matches!(root, Placed::Bind(_));
+    if read_only || (!handle.running && !on_bind && target.readonly_rootfs) {
         return Err(ApiError::new(
             berth_types::ErrorKind::Forbidden,
             "container rootfs is marked read-only",
@@ -608,8 +679,8 @@ impl ArchiveBackend for Engine {
         let (path, name) = (path.to_string(), name.to_string());
         blocking(move || {
             let handle = containers.open_root(&id)?;
-            let parsed = ContainerPath::parse(&path);
-            stat_path(handle.root(), &parsed)
+            let (root, parsed) = handle.place(&ContainerPath::parse(&path))?;
+            stat_path(&root, &parsed)
                 .map(|(stat, _)| stat)
                 .map_err(|e| stat_error(e, &path, &name))
         })
@@ -622,13 +693,21 @@ impl ArchiveBackend for Engine {
         let (path, name) = (path.to_string(), name.to_string());
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         tokio::task::spawn_blocking(move || {
-            let prepared = containers.open_root(&id).and_then(|handle| {
-                let parsed = ContainerPath::parse(&path);
-                let (stat, st) =
-                    stat_path(handle.root(), &parsed).map_err(|e| stat_error(e, &path, &name))?;
-                Ok((handle, parsed, stat, st))
-            });
-            let (handle, parsed, stat, st) = match prepared {
+            let handle = match containers.open_root(&id) {
+                Ok(handle) => handle,
+                Err(err) => {
+                    let _ = ready_tx.send(Err(err));
+                    return;
+                }
+            };
+            let prepared = handle
+                .place(&ContainerPath::parse(&path))
+                .and_then(|(root, parsed)| {
+                    let (stat, st) =
+                        stat_path(&root, &parsed).map_err(|e| stat_error(e, &path, &name))?;
+                    Ok((root, parsed, stat, st))
+                });
+            let (root, parsed, stat, st) = match prepared {
                 Ok(p) => p,
                 Err(err) => {
                     let _ = ready_tx.send(Err(err));
@@ -642,7 +721,7 @@ impl ArchiveBackend for Engine {
             if let Some(record) = containers.store.get(&id) {
                 containers.publish("archive-path", &record, &[]);
             }
-            if let Err(err) = write_archive(handle.root(), &parsed, &st, writer) {
+            if let Err(err) = write_archive(&root, &parsed, &st, writer) {
                 tracing::debug!(error = %err, "container archive ended early");
             }
         });
