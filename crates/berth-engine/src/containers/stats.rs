@@ -375,6 +375,50 @@ impl StatsBackend for Engine {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscribers_share_one_sampler_that_stops_after_the_last_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = super::super::ContainerRecord {
+            id: "c0ffee".into(),
+            name: "/sampled".into(),
+            ..Default::default()
+        };
+        let containers = Arc::new(super::super::testing::containers(dir.path(), vec![record]));
+        let running = |c: &Containers| c.samplers.running.lock().unwrap().len();
+        let mut first = containers.subscribe_stats("c0ffee", None);
+        let mut second = containers.subscribe_stats("c0ffee", None);
+        assert_eq!(running(&containers), 1, "one sampler for both subscribers");
+        let a = first
+            .wait_for(Option::is_some)
+            .await
+            .unwrap()
+            .clone()
+            .unwrap();
+        let b = second
+            .wait_for(Option::is_some)
+            .await
+            .unwrap()
+            .clone()
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "both see the same sample");
+        assert!(
+            a.stats.is_none(),
+            "a container that is not running has no stats"
+        );
+        drop((first, second));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while running(&containers) != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sampler never stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A new subscriber starts a new one.
+        let _third = containers.subscribe_stats("c0ffee", None);
+        assert_eq!(running(&containers), 1);
+    }
+
     #[test]
     fn a_stopped_container_frame_is_docker_empty_stats() {
         let bytes = frame("/c", "abc", None, None);
