@@ -7,6 +7,7 @@ use crate::events::EventMessage;
 use crate::models::image::{DeleteItem, HistoryItem, ImageInspect, ImagePruneReport, ImageSummary};
 use crate::models::system::{DiskUsageSections, SystemDiskUsage, SystemInfo, SystemVersion};
 pub use crate::operations::OperationsBackend;
+pub use crate::stats_archive::{ArchiveBackend, StatsBackend};
 use std::future::Future;
 use tokio::sync::broadcast;
 
@@ -39,12 +40,24 @@ pub trait SystemBackend: Send + Sync + 'static {
 
 /// Everything a daemon serves. Later work adds its traits as supertraits here.
 pub trait Backend:
-    SystemBackend + ImageBackend + ContainerBackend + StreamBackend + OperationsBackend
+    SystemBackend
+    + ImageBackend
+    + ContainerBackend
+    + StreamBackend
+    + OperationsBackend
+    + StatsBackend
+    + ArchiveBackend
 {
 }
 
 impl<T> Backend for T where
-    T: SystemBackend + ImageBackend + ContainerBackend + StreamBackend + OperationsBackend
+    T: SystemBackend
+        + ImageBackend
+        + ContainerBackend
+        + StreamBackend
+        + OperationsBackend
+        + StatsBackend
+        + ArchiveBackend
 {
 }
 

@@ -10,6 +10,7 @@ pub mod events;
 pub mod filters;
 pub mod models;
 pub mod operations;
+pub mod stats_archive;
 pub mod timestamp;
 pub mod version;
 

@@ -71,6 +71,11 @@ impl Engine {
         })
     }
 
+    /// The host's cgroup layout, if cgroupfs is mounted.
+    pub(crate) fn cgroup_setup(&self) -> Option<&CgroupSetup> {
+        self.cgroups.as_ref()
+    }
+
     pub(crate) fn containers(&self) -> &Arc<Containers> {
         &self.containers
     }

@@ -143,6 +143,11 @@ pub enum ContainerAction {
     Update,
     Changes,
     Export,
+    Stats,
+    ArchiveGet,
+    ArchiveHead,
+    /// Needs the request body; routed in `serve::handle`.
+    ArchivePut,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +229,10 @@ fn container_route(method: &Method, id: &str, rest: &[&str]) -> Option<Route> {
         ("POST", ["update"]) => ContainerAction::Update,
         ("GET", ["changes"]) => ContainerAction::Changes,
         ("GET", ["export"]) => ContainerAction::Export,
+        ("GET", ["stats"]) => ContainerAction::Stats,
+        ("GET", ["archive"]) => ContainerAction::ArchiveGet,
+        ("HEAD", ["archive"]) => ContainerAction::ArchiveHead,
+        ("PUT", ["archive"]) => ContainerAction::ArchivePut,
         _ => return None,
     };
     Some(Route::Container(id.to_string(), action))

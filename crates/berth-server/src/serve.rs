@@ -3,7 +3,7 @@
 //! stops accepting at once and gives in-flight requests a bounded time to finish.
 
 use crate::errors::page_not_found;
-use crate::handlers::{attach, containers, exec, images, operations, swarm, system};
+use crate::handlers::{attach, containers, exec, images, operations, stats_archive, swarm, system};
 use crate::listen::{Connection, Listener};
 use crate::response::{self, ApiResponse};
 use crate::router::{parse_path, route, ContainerAction, Query, Route};
@@ -209,6 +209,9 @@ async fn handle<B: Backend>(
         Route::Container(id, ContainerAction::ExecCreate) => {
             exec::create(&*backend, &id, request.into_body(), settings.json_limit).await
         }
+        Route::Container(id, ContainerAction::ArchivePut) => {
+            stats_archive::archive_put(&*backend, &id, &query, request.into_body()).await
+        }
         Route::Exec(id, action) => {
             let limit = settings.json_limit;
             exec::exec(&*backend, &id, action, &query, version, request, limit).await
@@ -239,10 +242,14 @@ async fn container<B: Backend>(
         ContainerAction::Changes | ContainerAction::Export => {
             operations::container(backend, id, action, query).await
         }
+        ContainerAction::Stats => stats_archive::stats(backend, id, query).await,
+        ContainerAction::ArchiveGet => stats_archive::archive_get(backend, id, query).await,
+        ContainerAction::ArchiveHead => stats_archive::archive_head(backend, id, query).await,
         // Routed in `handle`: they need the whole request.
         ContainerAction::Attach
         | ContainerAction::Resize
         | ContainerAction::ExecCreate
-        | ContainerAction::Update => Err(page_not_found()),
+        | ContainerAction::Update
+        | ContainerAction::ArchivePut => Err(page_not_found()),
     }
 }

@@ -1,5 +1,5 @@
-//! Reading layer streams: in-process decompression chosen by magic bytes (never a helper
-//! program, CVE-2014-9357), and a reader that counts, hashes and bounds the uncompressed bytes.
+//! Reading layer streams: in-process decompression chosen by magic bytes (gzip, zstd, xz,
+//! bzip2; never a helper program, CVE-2014-9357 and CVE-2026-41567), and a reader that counts, hashes and bounds the uncompressed bytes.
 
 use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, BufReader, Read};
@@ -8,8 +8,6 @@ use std::io::{self, BufRead, BufReader, Read};
 pub enum StreamError {
     #[error("reading the start of the layer stream")]
     Read { source: io::Error },
-    #[error("the layer is compressed with {0}, which is not supported (gzip and zstd are)")]
-    UnsupportedCompression(&'static str),
 }
 
 /// Wraps `reader` in the decompressor its first bytes call for. Never runs a program.
@@ -26,9 +24,17 @@ pub fn decompress<'a>(reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>, Stre
             .map_err(|source| StreamError::Read { source })?;
         Ok(Box::new(decoder))
     } else if starts(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-        Err(StreamError::UnsupportedCompression("xz"))
+        // Concatenated xz streams, as `xz` itself reads them.
+        let stream =
+            liblzma::stream::Stream::new_stream_decoder(u64::MAX, liblzma::stream::CONCATENATED)
+                .map_err(|e| StreamError::Read {
+                    source: io::Error::other(e),
+                })?;
+        Ok(Box::new(liblzma::bufread::XzDecoder::new_stream(
+            reader, stream,
+        )))
     } else if starts(b"BZh") {
-        Err(StreamError::UnsupportedCompression("bzip2"))
+        Ok(Box::new(bzip2::bufread::MultiBzDecoder::new(reader)))
     } else {
         Ok(Box::new(reader))
     }

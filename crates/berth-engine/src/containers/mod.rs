@@ -2,6 +2,7 @@
 //! the shim (create, start, the exit monitor, kill, stop, remove), the wire shapes of
 //! inspect and ps ([`wire`]), and logs read back from the json-file log ([`logs`]).
 
+mod archive;
 mod attach;
 mod backend;
 mod commit;
@@ -18,6 +19,7 @@ mod restart;
 mod restore;
 mod signals;
 mod size;
+mod stats;
 pub mod store;
 mod top;
 mod update;
@@ -132,6 +134,8 @@ pub struct Containers {
     removing: std::sync::Mutex<HashSet<String>>,
     /// Cached writable-layer sizes.
     sizes: size::SizeCache,
+    /// Stats samplers, one per container with stats subscribers.
+    samplers: stats::Samplers,
 }
 
 impl Containers {
@@ -153,6 +157,7 @@ impl Containers {
             restarts: Default::default(),
             removing: Default::default(),
             sizes: Default::default(),
+            samplers: Default::default(),
         })
     }
 

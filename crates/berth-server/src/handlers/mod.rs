@@ -6,5 +6,6 @@ pub mod containers;
 pub mod exec;
 pub mod images;
 pub mod operations;
+pub mod stats_archive;
 pub mod swarm;
 pub mod system;
