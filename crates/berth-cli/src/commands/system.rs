@@ -198,7 +198,7 @@ fn capitalise(word: &str) -> String {
 }
 
 /// Docker's `units.BytesSize`: binary units with two decimals (`23.54GiB`).
-fn binary_size(bytes: f64) -> String {
+pub(crate) fn binary_size(bytes: f64) -> String {
     const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
     let mut size = bytes;
     let mut unit = 0;
