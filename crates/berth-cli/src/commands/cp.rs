@@ -623,7 +623,7 @@ async fn copy_from(
     let counter = count.clone();
     let target = dst_path.clone();
     let result = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let input = Counting {
+        let mut input = Counting {
             inner: tokio_util::io::SyncIoBridge::new(reader),
             count: counter,
         };
@@ -637,7 +637,10 @@ async fn copy_from(
         }
         let prepared = prepare_archive_copy(&src_info, &dst_info)?;
         rebases.extend(prepared.rebase);
-        untar(input, &prepared.dst_dir, &rebases)
+        untar(&mut input, &prepared.dst_dir, &rebases)?;
+        // The rest of the stream (the end-of-archive padding) counts, as docker counts it.
+        std::io::copy(&mut input, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        Ok(())
     })
     .await?;
     if let Err(message) = result {
