@@ -95,7 +95,7 @@ pub fn validate_output_path(path: &str) -> Result<(), String> {
     let dir = crate::commands::cp::dir(&clean);
     if !dir.is_empty() && dir != "." && !std::path::Path::new(&dir).exists() {
         return Err(format!(
-            "invalid output path: directory {dir:?} does not exist"
+            "invalid output path: stat {dir}: no such file or directory"
         ));
     }
     if let Ok(meta) = std::fs::metadata(path) {
