@@ -78,7 +78,7 @@ async fn connect(global: &cli::Global) -> anyhow::Result<Client> {
 
 async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     use cli::{Command, ContainerCommand as C, ImageCommand, SystemCommand};
-    use commands::{containers, images};
+    use commands::{containers, images, ops};
     if let Command::Version(args) = cli.command {
         return commands::system::version(&cli.global, args).await;
     }
@@ -153,5 +153,27 @@ async fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         Command::Rename(args) | Command::Container(C::Rename(args)) => {
             containers::rename(client, args).await
         }
+        Command::Pause(args) | Command::Container(C::Pause(args)) => {
+            ops::pause(client, args, "pause").await
+        }
+        Command::Unpause(args) | Command::Container(C::Unpause(args)) => {
+            ops::pause(client, args, "unpause").await
+        }
+        Command::Top(args) | Command::Container(C::Top(args)) => ops::top(client, args).await,
+        Command::Diff(args) | Command::Container(C::Diff(args)) => ops::diff(client, args).await,
+        Command::Export(args) | Command::Container(C::Export(args)) => {
+            ops::export(client, args).await
+        }
+        Command::Commit(args) | Command::Container(C::Commit(args)) => {
+            ops::commit(client, args).await
+        }
+        Command::Update(args) | Command::Container(C::Update(args)) => {
+            ops::update(client, args).await
+        }
+        Command::Container(C::Prune(args)) => ops::prune(client, args).await,
+        Command::Stats(args) | Command::Container(C::Stats(args)) => {
+            commands::stats::stats(client, args).await
+        }
+        Command::Cp(args) | Command::Container(C::Cp(args)) => commands::cp::cp(client, args).await,
     }
 }

@@ -38,7 +38,7 @@ pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
     query.finish()
 }
 
-fn escape(name: &str) -> String {
+pub(crate) fn escape(name: &str) -> String {
     form_urlencoded::byte_serialize(name.as_bytes()).collect()
 }
 
@@ -219,7 +219,9 @@ pub fn plan(options: &ContainerOptions, detach: bool) -> Result<CreatePlan, Stri
     {
         endpoints.insert(network_mode.clone(), Some(Default::default()));
     }
+    let healthcheck = health_config(options)?;
     let config = ContainerConfig {
+        healthcheck,
         hostname: options.hostname.clone().unwrap_or_default(),
         domainname: options.domainname.clone().unwrap_or_default(),
         user: options.user.clone().unwrap_or_default(),
@@ -320,6 +322,105 @@ pub fn plan(options: &ContainerOptions, detach: bool) -> Result<CreatePlan, Stri
         pull: options.pull.clone(),
         quiet: options.quiet,
     })
+}
+
+/// Go's `time.ParseDuration` in nanoseconds (flag values like `1m30s`, `500ms`, `-1s`).
+pub fn go_duration_nanos(text: &str) -> Result<i64, String> {
+    let invalid = || format!("time: invalid duration {text:?}");
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if body == "0" {
+        return Ok(0);
+    }
+    if body.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = 0f64;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("time: missing unit in duration {text:?}"))?;
+        if end == 0 {
+            return Err(invalid());
+        }
+        let number: f64 = rest[..end].parse().map_err(|_| invalid())?;
+        rest = &rest[end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            unit => return Err(format!("time: unknown unit {unit:?} in duration {text:?}")),
+        };
+        total += number * factor;
+        rest = &rest[unit_end..];
+    }
+    let nanos = total.round() as i64;
+    Ok(if negative { -nanos } else { nanos })
+}
+
+/// docker/cli's healthcheck flags into `Config.Healthcheck` (durations in nanoseconds).
+fn health_config(
+    options: &ContainerOptions,
+) -> Result<Option<berth_api::models::container::HealthConfig>, String> {
+    let duration = |name: &str, value: &Option<String>| -> Result<i64, String> {
+        match value {
+            Some(v) => go_duration_nanos(v)
+                .map_err(|e| format!("invalid argument \"{v}\" for \"{name}\" flag: {e}")),
+            None => Ok(0),
+        }
+    };
+    let interval = duration("--health-interval", &options.health_interval)?;
+    let timeout = duration("--health-timeout", &options.health_timeout)?;
+    let start_period = duration("--health-start-period", &options.health_start_period)?;
+    let start_interval = duration("--health-start-interval", &options.health_start_interval)?;
+    let retries = options.health_retries.unwrap_or(0);
+    let cmd = options.health_cmd.clone().unwrap_or_default();
+    let have_settings = !cmd.is_empty()
+        || interval != 0
+        || timeout != 0
+        || start_period != 0
+        || retries != 0
+        || start_interval != 0;
+    if options.no_healthcheck {
+        if have_settings {
+            return Err("--no-healthcheck conflicts with --health-* options".into());
+        }
+        return Ok(Some(berth_api::models::container::HealthConfig {
+            test: Some(vec!["NONE".to_string()]),
+            ..Default::default()
+        }));
+    }
+    if !have_settings {
+        return Ok(None);
+    }
+    for (value, name) in [
+        (interval, "--health-interval"),
+        (timeout, "--health-timeout"),
+        (retries, "--health-retries"),
+        (start_period, "--health-start-period"),
+        (start_interval, "--health-start-interval"),
+    ] {
+        if value < 0 {
+            return Err(format!("{name} cannot be negative"));
+        }
+    }
+    Ok(Some(berth_api::models::container::HealthConfig {
+        test: (!cmd.is_empty()).then(|| vec!["CMD-SHELL".to_string(), cmd]),
+        interval,
+        timeout,
+        start_period,
+        start_interval,
+        retries,
+    }))
 }
 
 /// Why creating failed: a daemon error (its message) or something else.
@@ -698,7 +799,7 @@ pub async fn run(client: &Client, args: RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `action` for every name, printing the name on success; errors go to stderr at the
 /// end (docker joins them), and the exit code is 1 if any failed.
-async fn for_each<F, Fut>(names: &[String], mut action: F) -> anyhow::Result<ExitCode>
+pub(crate) async fn for_each<F, Fut>(names: &[String], mut action: F) -> anyhow::Result<ExitCode>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<(), ClientError>>,
@@ -1696,6 +1797,54 @@ mod tests {
             "invalid pull option: 'sometimes': must be one of \"always\", \"missing\" or \"never\""
         );
         assert_eq!(err(&["--bogus", "busybox"]), "unknown flag: --bogus");
+    }
+
+    #[test]
+    fn health_flags_become_dockers_healthcheck() {
+        let run = parse_run(&[
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1m30s",
+            "--health-timeout",
+            "500ms",
+            "--health-retries",
+            "3",
+            "--health-start-period",
+            "2s",
+            "--health-start-interval",
+            "1s",
+            "busybox",
+        ]);
+        let body = serde_json::to_value(&plan(&run.options, false).unwrap().request).unwrap();
+        assert_eq!(
+            body["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "true"], "Interval": 90_000_000_000i64,
+                "Timeout": 500_000_000, "StartPeriod": 2_000_000_000i64,
+                "StartInterval": 1_000_000_000, "Retries": 3})
+        );
+        let none = parse_run(&["--no-healthcheck", "busybox"]);
+        let body = serde_json::to_value(&plan(&none.options, false).unwrap().request).unwrap();
+        assert_eq!(body["Healthcheck"], json!({"Test": ["NONE"]}));
+        let plain = parse_run(&["busybox"]);
+        let body = serde_json::to_value(&plan(&plain.options, false).unwrap().request).unwrap();
+        assert!(body.get("Healthcheck").is_none_or(Value::is_null), "{body}");
+        let err = |args: &[&str]| {
+            let run = parse_run(args);
+            plan(&run.options, run.detach).err().unwrap()
+        };
+        assert_eq!(
+            err(&["--no-healthcheck", "--health-retries", "1", "busybox"]),
+            "--no-healthcheck conflicts with --health-* options"
+        );
+        assert_eq!(
+            err(&["--health-interval", "-1s", "busybox"]),
+            "--health-interval cannot be negative"
+        );
+        assert_eq!(
+            err(&["--health-timeout", "5", "busybox"]),
+            "invalid argument \"5\" for \"--health-timeout\" flag: time: missing unit in duration \"5\""
+        );
     }
 
     #[test]

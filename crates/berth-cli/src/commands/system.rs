@@ -198,7 +198,7 @@ fn capitalise(word: &str) -> String {
 }
 
 /// Docker's `units.BytesSize`: binary units with two decimals (`23.54GiB`).
-fn binary_size(bytes: f64) -> String {
+pub(crate) fn binary_size(bytes: f64) -> String {
     const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
     let mut size = bytes;
     let mut unit = 0;
@@ -294,7 +294,14 @@ const DF_DEFAULT_FORMAT: &str =
     "table {{.Type}}\\t{{.TotalCount}}\\t{{.Active}}\\t{{.Size}}\\t{{.Reclaimable}}";
 
 pub async fn df(client: &Client, args: DfArgs) -> anyhow::Result<ExitCode> {
-    let usage: SystemDiskUsage = client.get_json("/system/df").await?;
+    // Older daemons send null for empty sections.
+    let mut raw: Value = client.get_json("/system/df").await?;
+    for key in ["Images", "Containers", "Volumes", "BuildCache"] {
+        if raw[key].is_null() {
+            raw[key] = Value::Array(Vec::new());
+        }
+    }
+    let usage: SystemDiskUsage = serde_json::from_value(raw)?;
     let sum = |rows: &[Value], key: &str, only: &dyn Fn(&Value) -> bool| -> f64 {
         rows.iter()
             .filter(|r| only(r))
@@ -367,9 +374,122 @@ pub async fn df(client: &Client, args: DfArgs) -> anyhow::Result<ExitCode> {
         Some(format) => format,
     };
     if args.verbose {
-        anyhow::bail!("system df --verbose needs the image, container and volume stores, which this build does not have yet");
+        return df_verbose(&usage, args.format.as_deref());
     }
     print!("{}", crate::format::render(format, &header, &rows)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `system df -v`: docker/cli's four tables (images, containers, volumes, build cache), or
+/// a template over `{Images, Containers, Volumes, BuildCache}`.
+fn df_verbose(usage: &SystemDiskUsage, format: Option<&str>) -> anyhow::Result<ExitCode> {
+    use crate::output::{human_duration_since, human_size, short_id};
+    let table = matches!(format, None | Some("") | Some("table"));
+    let count = |v: &Value, key: &str| match v.get(key).and_then(Value::as_i64) {
+        Some(-1) => "N/A".to_string(),
+        Some(n) => n.to_string(),
+        None => "0".to_string(),
+    };
+    let images: Vec<Value> = usage
+        .images
+        .iter()
+        .map(|i| {
+            let tags: Vec<&str> = i["RepoTags"]
+                .as_array()
+                .map(|t| t.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let (mut repo, mut tag) = ("<none>".to_string(), "<none>".to_string());
+            if let Some(first) = tags.first().filter(|t| **t != "<none>:<none>") {
+                if let Ok(named) = berth_types::reference::parse_named_with_default_tag(first) {
+                    repo = named.familiar_name();
+                    tag = named.tag().unwrap_or("latest").to_string();
+                }
+            }
+            let size = i["Size"].as_i64().unwrap_or(0);
+            let shared = i["SharedSize"].as_i64().unwrap_or(0);
+            let (shared_text, unique_text) = if shared == -1 {
+                ("N/A".to_string(), "N/A".to_string())
+            } else {
+                (
+                    human_size_precision(shared as f64, 4),
+                    human_size_precision((size - shared) as f64, 4),
+                )
+            };
+            let id = i["Id"].as_str().unwrap_or_default();
+            serde_json::json!({
+                "Repository": repo, "Tag": tag,
+                "ID": if table { short_id(id) } else { id.to_string() },
+                "CreatedSince": human_duration_since(i["Created"].as_i64().unwrap_or(0)),
+                "Size": human_size(size as f64), "SharedSize": shared_text,
+                "UniqueSize": unique_text, "Containers": count(i, "Containers"),
+            })
+        })
+        .collect();
+    let containers: Vec<Value> = usage
+        .containers
+        .iter()
+        .filter_map(|c| {
+            let mut summary: berth_api::models::container::ContainerSummary =
+                serde_json::from_value(c.clone()).ok()?;
+            // docker/cli does not show the virtual size here.
+            summary.size_root_fs = None;
+            summary.size_rw = Some(summary.size_rw.unwrap_or(0));
+            Some(crate::commands::containers::ps_row(&summary, !table))
+        })
+        .collect();
+    let volumes: Vec<Value> = usage
+        .volumes
+        .iter()
+        .map(|v| {
+            let size = match v["UsageData"]["Size"].as_i64() {
+                Some(-1) => "N/A".to_string(),
+                Some(n) => human_size(n as f64),
+                None => "N/A".to_string(),
+            };
+            serde_json::json!({
+                "Name": v["Name"], "Links": count(&v["UsageData"], "RefCount"), "Size": size,
+            })
+        })
+        .collect();
+    if !table {
+        let doc = serde_json::json!({
+            "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": [],
+        });
+        print_one(format.unwrap_or_default(), &doc)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let render = crate::format::render;
+    let mut out = String::from("Images space usage:\n\n");
+    out.push_str(&render(
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}",
+        &serde_json::json!({"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID",
+            "CreatedSince": "CREATED", "Size": "SIZE", "SharedSize": "SHARED SIZE",
+            "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"}),
+        &images,
+    )?);
+    out.push_str("\nContainers space usage:\n\n");
+    out.push_str(&render(
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}",
+        &serde_json::json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+            "LocalVolumes": "LOCAL VOLUMES", "Size": "SIZE", "RunningFor": "CREATED",
+            "Status": "STATUS", "Names": "NAMES"}),
+        &containers,
+    )?);
+    out.push_str("\nLocal Volumes space usage:\n\n");
+    out.push_str(&render(
+        "table {{.Name}}\t{{.Links}}\t{{.Size}}",
+        &serde_json::json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}),
+        &volumes,
+    )?);
+    out.push_str("\nBuild cache usage: 0B\n\n");
+    out.push_str(&render(
+        "table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}",
+        &serde_json::json!({"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE",
+            "CreatedSince": "CREATED", "LastUsedSince": "LAST USED", "UsageCount": "USAGE",
+            "Shared": "SHARED"}),
+        &[],
+    )?);
+    print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
