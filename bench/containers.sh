@@ -2,8 +2,11 @@
 # Container lifecycle figures through the docker CLI against one or two Docker-API sockets
 # (berthd, dockerd, ...):
 #
-#   bench/containers.sh SOCKET [SOCKET2]   e.g. bench/containers.sh /run/berth/berth.sock \
-#                                                 /run/berth-bench-dockerd/docker.sock
+#   bench/containers.sh SOCKET[=CLI] [SOCKET2[=CLI]]
+#       e.g. bench/containers.sh /run/berth/berth.sock=target/release/berth \
+#                                /run/berth-bench-dockerd/docker.sock
+#
+# Each socket is driven by the docker CLI, or by the CLI named after `=` (our `berth`).
 #
 # - `run --rm --network none busybox true`: median of RUNS (default 20)
 # - 20 concurrent `run --rm --network none busybox true`: wall time
@@ -20,8 +23,8 @@
 # is removed at the end. Needs: docker CLI, curl, python3; hyperfine is used when present.
 set -euo pipefail
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-    echo "usage: $0 SOCKET [SOCKET2]" >&2
+if [ $# -lt 1 ]; then
+    echo "usage: $0 SOCKET[=CLI] [SOCKET2[=CLI] ...]" >&2
     exit 2
 fi
 RUNS=${RUNS:-20}
@@ -69,7 +72,8 @@ cleanup() {
     for sock in "${SOCKETS[@]}"; do cleanup_daemon "$sock"; done
     rm -rf "$WORK"
 }
-SOCKETS=("$@")
+SOCKETS=()
+for arg in "$@"; do SOCKETS+=("${arg%%=*}"); done
 trap cleanup EXIT
 
 # Waits until no container with the label is left (for `run -d --rm`).
@@ -80,9 +84,12 @@ wait_gone() {
 
 row() { printf '%-44s %s\n' "$1" "$2"; }
 
-for sock in "$@"; do
-    d=(docker -H "unix://$sock")
-    echo "== $sock ($("${d[@]}" version -f '{{.Server.Version}}' 2>/dev/null || echo '?'))"
+for arg in "$@"; do
+    sock=${arg%%=*}
+    cli=docker
+    if [[ $arg == *=* ]]; then cli=$(readlink -f "${arg#*=}"); fi
+    d=("$cli" -H "unix://$sock")
+    echo "== $sock ($("${d[@]}" version -f '{{.Server.Version}}' 2>/dev/null || echo '?'); CLI: $cli)"
     "${d[@]}" import -c 'CMD ["sh"]' "$WORK/rootfs.tar" "$IMAGE" >/dev/null
     run=("${d[@]}" run --rm --network none -l "$LABEL" "$IMAGE" true)
 
