@@ -202,6 +202,7 @@ impl Containers {
     /// rootfs, lets the shim go, publishes `die`, and either restarts it (its restart
     /// policy, after the backoff, under its lock) or removes an `--rm` container.
     pub(crate) fn monitor(self: &Arc<Self>, id: String) {
+        super::health::remember_runtime();
         let this = self.clone();
         // A thread of its own, not the blocking pool: the wait lasts as long as the
         // container, and the runtime's shutdown waits for pool tasks but not for threads, so
@@ -221,7 +222,10 @@ impl Containers {
     /// The monitor's loop: one round per run of the container.
     fn watch(self: &Arc<Self>, id: &str) -> Result<(), ApiError> {
         loop {
-            let Some(exit) = self.wait_exit(id)? else {
+            let health = self.start_health(id);
+            let exit = self.wait_exit(id)?;
+            drop(health);
+            let Some(exit) = exit else {
                 return Ok(());
             };
             match exit {
