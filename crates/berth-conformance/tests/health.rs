@@ -389,3 +389,55 @@ finally:
     assert!(out.status.success(), "{}", describe(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+/// The End of the newest probe result.
+fn last_end(health: &serde_json::Value) -> String {
+    health["Log"]
+        .as_array()
+        .and_then(|l| l.last())
+        .map_or(String::new(), |e| e["End"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn paused_containers_are_not_probed_and_probes_resume_after_live_restore() {
+    let Some(mut f) = Fixture::new() else { return };
+    ok(f.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "steady",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    f.wait_health("steady", "healthy");
+    ok(f.docker(&["pause", "steady"]));
+    let frozen = last_end(&f.health("steady"));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(last_end(&f.health("steady")), frozen, "probed while paused");
+    ok(f.docker(&["unpause", "steady"]));
+    f.wait_for(
+        &["inspect", "-f", "{{json .State.Health}}", "steady"],
+        |s| {
+            let h: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+            last_end(&h) != frozen
+        },
+    );
+
+    let before = last_end(&f.health("steady"));
+    f.daemon.restart();
+    // Live restore: the same container, probed again (the status starts over, as moby).
+    f.wait_for(
+        &["inspect", "-f", "{{json .State.Health}}", "steady"],
+        |s| {
+            let h: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+            last_end(&h) > before && h["Status"] == "healthy"
+        },
+    );
+    let log = f.health("steady")["Log"].as_array().unwrap().len();
+    assert!(log <= 5, "{log}");
+}
