@@ -350,6 +350,10 @@ pub struct ContainerOptions {
     /// Add additional groups to join
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
+    /// Action when the container turns unhealthy: none, kill, restart or stop (sent as
+    /// the label berth.health-on-failure)
+    #[arg(long = "health-on-failure")]
+    pub health_on_failure: Option<String>,
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,

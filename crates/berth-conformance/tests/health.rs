@@ -441,3 +441,60 @@ fn paused_containers_are_not_probed_and_probes_resume_after_live_restore() {
     let log = f.health("steady")["Log"].as_array().unwrap().len();
     assert!(log <= 5, "{log}");
 }
+
+#[test]
+fn berth_health_on_failure_flag_is_the_label_and_stop_stops() {
+    let Some(f) = Fixture::new() else { return };
+    let out = f.daemon.berth(&[
+        "create",
+        "--name",
+        "viaberth",
+        "--health-on-failure",
+        "stop",
+        "busybox",
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let label = ok(f.docker(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"berth.health-on-failure\"}}",
+        "viaberth",
+    ]));
+    assert_eq!(label.trim(), "stop");
+    let since = chrono::Utc::now().timestamp().to_string();
+    ok(f.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "stopper",
+        "--stop-timeout",
+        "1",
+        "--label",
+        "berth.health-on-failure=stop",
+        "--health-cmd",
+        "false",
+        "--health-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    f.wait_for(&["inspect", "-f", "{{.State.Status}}", "stopper"], |s| {
+        s.trim() == "exited"
+    });
+    // Stopped by the daemon, as `docker stop` would: the restart policy keeps it down.
+    let events = ok(f.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &(chrono::Utc::now().timestamp() + 1).to_string(),
+        "--filter",
+        "container=stopper",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert!(events.lines().any(|l| l == "stop"), "{events}");
+}
