@@ -285,6 +285,19 @@ fn since(started_at: &str, at: chrono::DateTime<chrono::Utc>) -> Duration {
         .unwrap_or_default()
 }
 
+/// moby `initHealthMonitor`'s reset, for a new run of a container with a probe: the status
+/// is starting, the streak zero, the log kept. Done in the start itself too, so the status
+/// is there as soon as the start returns.
+pub(crate) fn reset_for_run(record: &mut ContainerRecord) {
+    if Check::of(&record.config).is_none() {
+        return;
+    }
+    let h = record.state.health.get_or_insert_with(Health::default);
+    h.status = STARTING.into();
+    h.failing_streak = 0;
+    h.log.get_or_insert_with(Vec::new);
+}
+
 impl Containers {
     /// moby `initHealthMonitor` for one run of a running container: resets the status to
     /// starting and starts probing. No-op without a probe.
@@ -298,12 +311,7 @@ impl Containers {
         if record.state.status != Status::Running {
             return HealthGuard(None);
         }
-        let reset = self.store.update(id, |r| {
-            let h = r.state.health.get_or_insert_with(Health::default);
-            h.status = STARTING.into();
-            h.failing_streak = 0;
-            h.log.get_or_insert_with(Vec::new);
-        });
+        let reset = self.store.update(id, reset_for_run);
         if reset.is_err() {
             return HealthGuard(None);
         }
@@ -344,7 +352,11 @@ impl Containers {
                 Ok(outcome) => outcome,
                 Err(message) => (-1, message),
             };
-            if stop.is_set() || self.store.get(id).is_none_or(|r| r.state.paused) {
+            // Stopped, paused or exited meanwhile: the result belongs to no run.
+            let current = self.store.get(id);
+            if stop.is_set()
+                || current.is_none_or(|r| r.state.paused || r.state.status != Status::Running)
+            {
                 continue;
             }
             let result = HealthcheckResult {

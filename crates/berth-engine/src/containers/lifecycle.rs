@@ -136,6 +136,7 @@ impl Containers {
                     r.state.started_at = now_rfc3339();
                     r.state.manually_stopped = false;
                     r.state.paused = false;
+                    super::health::reset_for_run(r);
                     if reset {
                         r.restart_count = 0;
                     }
