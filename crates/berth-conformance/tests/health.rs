@@ -498,3 +498,43 @@ fn berth_health_on_failure_flag_is_the_label_and_stop_stops() {
     ]));
     assert!(events.lines().any(|l| l == "stop"), "{events}");
 }
+
+#[test]
+fn failures_in_the_start_period_do_not_count() {
+    let Some(f) = Fixture::new() else { return };
+    ok(f.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "warming",
+        "--health-cmd",
+        "exit 3",
+        "--health-interval",
+        "30s",
+        "--health-start-period",
+        "60s",
+        "--health-start-interval",
+        "1s",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    // Probed every start interval, failing, but still starting with no streak.
+    f.wait_for(
+        &["inspect", "-f", "{{len .State.Health.Log}}", "warming"],
+        |s| s.trim().parse::<usize>().unwrap_or(0) >= 2,
+    );
+    let health = f.health("warming");
+    assert_eq!(health["Status"], "starting", "{health}");
+    assert_eq!(health["FailingStreak"], 0, "{health}");
+    assert_eq!(health["Log"][0]["ExitCode"], 3, "{health}");
+    let config = ok(f.docker(&[
+        "inspect",
+        "-f",
+        "{{.Config.Healthcheck.StartPeriod}} {{.Config.Healthcheck.StartInterval}}",
+        "warming",
+    ]));
+    assert_eq!(config.trim(), "1m0s 1s");
+}
