@@ -538,3 +538,38 @@ fn failures_in_the_start_period_do_not_count() {
     ]));
     assert_eq!(config.trim(), "1m0s 1s");
 }
+
+#[test]
+fn many_probes_leave_the_shim_serving() {
+    let Some(f) = Fixture::new() else { return };
+    ok(f.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "20ms",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    // Well past the shim's 32 remembered execs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut probes = 0;
+    let mut last = String::new();
+    while probes < 80 {
+        assert!(Instant::now() < deadline, "only {probes} probes");
+        let end = last_end(&f.health("busy"));
+        if end != last {
+            probes += 1;
+            last = end;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(f.health("busy")["Status"], "healthy");
+    assert_eq!(ok(f.docker(&["exec", "busy", "echo", "hi"])).trim(), "hi");
+    let code = f.docker(&["exec", "busy", "sh", "-c", "exit 7"]);
+    assert_eq!(code.status.code(), Some(7));
+}
