@@ -389,6 +389,10 @@ pub struct ContainerOptions {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
+    /// Action when the container turns unhealthy: none, kill, restart or stop (sent as
+    /// the label berth.health-on-failure)
+    #[arg(long = "health-on-failure")]
+    pub health_on_failure: Option<String>,
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,

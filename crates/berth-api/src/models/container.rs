@@ -46,21 +46,37 @@ fn is_empty_list<T>(l: &Option<Vec<T>>) -> bool {
     l.as_ref().is_none_or(Vec::is_empty)
 }
 
-/// `HEALTHCHECK` settings (moby `container.HealthConfig`; every field is omitempty).
+/// `HEALTHCHECK` settings (moby `container.HealthConfig`; every field is omitempty;
+/// docker-py sends unset durations as null).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, rename_all = "PascalCase")]
 pub struct HealthConfig {
     #[serde(skip_serializing_if = "is_empty_list")]
     pub test: StringList,
-    #[serde(skip_serializing_if = "is_zero_i64")]
+    #[serde(
+        skip_serializing_if = "is_zero_i64",
+        deserialize_with = "null_as_default"
+    )]
     pub interval: i64,
-    #[serde(skip_serializing_if = "is_zero_i64")]
+    #[serde(
+        skip_serializing_if = "is_zero_i64",
+        deserialize_with = "null_as_default"
+    )]
     pub timeout: i64,
-    #[serde(skip_serializing_if = "is_zero_i64")]
+    #[serde(
+        skip_serializing_if = "is_zero_i64",
+        deserialize_with = "null_as_default"
+    )]
     pub start_period: i64,
-    #[serde(skip_serializing_if = "is_zero_i64")]
+    #[serde(
+        skip_serializing_if = "is_zero_i64",
+        deserialize_with = "null_as_default"
+    )]
     pub start_interval: i64,
-    #[serde(skip_serializing_if = "is_zero_i64")]
+    #[serde(
+        skip_serializing_if = "is_zero_i64",
+        deserialize_with = "null_as_default"
+    )]
     pub retries: i64,
 }
 

@@ -133,7 +133,11 @@ pub fn plan(options: &ContainerOptions, detach: bool) -> Result<CreatePlan, Stri
     for entry in &options.env {
         opts::env_entry(entry).map_err(|e| flag("-e, --env", entry, e))?;
     }
-    let labels = opts::read_labels(&options.label_file, &options.label)?;
+    let mut labels = opts::read_labels(&options.label_file, &options.label)?;
+    // Beyond Docker, carried as a label so the docker CLI can ask for it too.
+    if let Some(action) = &options.health_on_failure {
+        labels.insert("berth.health-on-failure".into(), action.clone());
+    }
     let size = |name: &str, value: &Option<String>| -> Result<i64, String> {
         match value {
             Some(v) => opts::ram_in_bytes(v).map_err(|e| flag(name, v, e)),

@@ -68,8 +68,26 @@ pub fn merge(user: &ContainerConfig, image: &ContainerConfig) -> ContainerConfig
             c.entrypoint = image.entrypoint.clone();
         }
     }
-    if c.healthcheck.is_none() {
-        c.healthcheck = image.healthcheck.clone();
+    // moby `merge`: the image's settings fill what the request left zero.
+    match (&mut c.healthcheck, &image.healthcheck) {
+        (None, from_image) => c.healthcheck = from_image.clone(),
+        (Some(mine), Some(theirs)) => {
+            if mine.test.as_ref().is_none_or(Vec::is_empty) {
+                mine.test = theirs.test.clone();
+            }
+            for (slot, value) in [
+                (&mut mine.interval, theirs.interval),
+                (&mut mine.timeout, theirs.timeout),
+                (&mut mine.start_period, theirs.start_period),
+                (&mut mine.start_interval, theirs.start_interval),
+                (&mut mine.retries, theirs.retries),
+            ] {
+                if *slot == 0 {
+                    *slot = value;
+                }
+            }
+        }
+        (Some(_), None) => {}
     }
     if c.working_dir.is_empty() {
         c.working_dir = image.working_dir.clone();
@@ -150,6 +168,7 @@ pub fn check_config(c: &ContainerConfig) -> Result<(), SpecError> {
             c.stop_signal
         )));
     }
+    crate::containers::health::on_failure(c).map_err(SpecError::Invalid)?;
     let Some(h) = &c.healthcheck else {
         return Ok(());
     };

@@ -69,7 +69,7 @@ fn replace_or_append(env: &mut Vec<String>, extra: &[String]) {
 
 /// The exec's OCI process: the container's process with the exec's command, terminal,
 /// environment, working directory, user and (privileged) capabilities.
-fn exec_process(
+pub(super) fn exec_process(
     spec_process: Value,
     config: &ExecConfig,
     rootfs: &std::path::Path,
@@ -137,7 +137,7 @@ fn exec_process(
 }
 
 /// Reads the process of the container's spec from its bundle.
-fn spec_process(bundle: &std::path::Path) -> Result<Value, ApiError> {
+pub(super) fn spec_process(bundle: &std::path::Path) -> Result<Value, ApiError> {
     let path = bundle.join("config.json");
     let text =
         std::fs::read(&path).map_err(ContainerError::io(format!("reading {}", path.display())))?;

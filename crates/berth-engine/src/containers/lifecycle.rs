@@ -136,6 +136,7 @@ impl Containers {
                     r.state.started_at = now_rfc3339();
                     r.state.manually_stopped = false;
                     r.state.paused = false;
+                    super::health::reset_for_run(r);
                     if reset {
                         r.restart_count = 0;
                     }
@@ -202,6 +203,7 @@ impl Containers {
     /// rootfs, lets the shim go, publishes `die`, and either restarts it (its restart
     /// policy, after the backoff, under its lock) or removes an `--rm` container.
     pub(crate) fn monitor(self: &Arc<Self>, id: String) {
+        super::health::remember_runtime();
         let this = self.clone();
         // A thread of its own, not the blocking pool: the wait lasts as long as the
         // container, and the runtime's shutdown waits for pool tasks but not for threads, so
@@ -221,7 +223,10 @@ impl Containers {
     /// The monitor's loop: one round per run of the container.
     fn watch(self: &Arc<Self>, id: &str) -> Result<(), ApiError> {
         loop {
-            let Some(exit) = self.wait_exit(id)? else {
+            let health = self.start_health(id);
+            let exit = self.wait_exit(id)?;
+            drop(health);
+            let Some(exit) = exit else {
                 return Ok(());
             };
             match exit {

@@ -279,8 +279,7 @@ impl Containers {
         if !regex_match(f, "status", wire::state_string(record, removing)) {
             return Verdict::Exclude;
         }
-        // No health checks run here yet, so every container's health is "none".
-        if f.contains("health") && !f.exact_match("health", "none") {
+        if f.contains("health") && !f.exact_match("health", super::health::status_of(record)) {
             return Verdict::Exclude;
         }
         if f.contains("volume") {

@@ -9,6 +9,7 @@ mod commit;
 mod create;
 mod exec;
 mod filesystem;
+pub(crate) mod health;
 mod lifecycle;
 mod list;
 mod logs;

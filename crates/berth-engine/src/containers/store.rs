@@ -57,6 +57,8 @@ pub struct RunState {
     pub manually_stopped: bool,
     /// Frozen by `docker pause` (still running, as moby's `State.Paused`).
     pub paused: bool,
+    /// Health-check state (moby `State.Health`); None without a probe ever run.
+    pub health: Option<berth_api::models::container::Health>,
 }
 
 /// Where a container's files are.
@@ -230,6 +232,16 @@ impl ContainerStore {
             }
         });
         Ok(out)
+    }
+
+    /// Changes one record in memory only (probe results, as moby's `CommitInMemory`): it
+    /// is persisted with the record's next write. None when the record is gone.
+    pub fn update_in_memory<T>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerRecord) -> T,
+    ) -> Option<T> {
+        self.lock().get_mut(id).map(|e| change(&mut e.record))
     }
 
     /// Deletes a record (blocking) and wakes `removed` waiters.

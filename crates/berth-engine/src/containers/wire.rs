@@ -60,7 +60,7 @@ pub fn inspect(record: &ContainerRecord, removing: bool) -> ContainerInspect {
         error: s.error.clone(),
         started_at: or_zero(&s.started_at),
         finished_at: or_zero(&s.finished_at),
-        ..Default::default()
+        health: s.health.clone(),
     };
     let path = |p: &std::path::Path| p.display().to_string();
     ContainerInspect {
@@ -141,7 +141,11 @@ pub fn status_text(record: &ContainerRecord, removing: bool, now: DateTime<Utc>)
     let s = &record.state;
     match s.status {
         Status::Running if s.paused => format!("Up {} (Paused)", since(&s.started_at)),
-        Status::Running => format!("Up {}", since(&s.started_at)),
+        Status::Running => match super::health::status_of(record) {
+            "none" => format!("Up {}", since(&s.started_at)),
+            "starting" => format!("Up {} (health: starting)", since(&s.started_at)),
+            health => format!("Up {} ({health})", since(&s.started_at)),
+        },
         Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at)),
         _ if removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),

@@ -625,5 +625,43 @@ impl Server {
             }
         }
         self.conns.retain(|c| !c.dead);
+        self.forget_finished_execs();
+    }
+
+    /// Forgets the oldest finished execs beyond the last [`KEPT_FINISHED_EXECS`] that no
+    /// connection still uses, so periodic execs (health probes) do not grow the table (and
+    /// each poll's walk over it) without bound. Indices held by connections are shifted.
+    fn forget_finished_execs(&mut self) {
+        let finished = |p: &Proc| p.exec_id.is_some() && p.exit.is_some();
+        let mut excess = self
+            .procs
+            .iter()
+            .filter(|p| finished(p))
+            .count()
+            .saturating_sub(KEPT_FINISHED_EXECS);
+        let mut i = 1;
+        while excess > 0 && i < self.procs.len() {
+            let used = self.conns.iter().any(|c| match c.phase {
+                Phase::Waiting(w) => w == i,
+                Phase::Attached(a) => a.proc == i,
+                _ => false,
+            });
+            if !finished(&self.procs[i]) || used {
+                i += 1;
+                continue;
+            }
+            self.procs.remove(i);
+            excess -= 1;
+            for c in &mut self.conns {
+                match &mut c.phase {
+                    Phase::Waiting(w) if *w > i => *w -= 1,
+                    Phase::Attached(a) if a.proc > i => a.proc -= 1,
+                    _ => {}
+                }
+            }
+        }
     }
 }
+
+/// Finished execs remembered for late `wait`/`state` requests.
+const KEPT_FINISHED_EXECS: usize = 32;
