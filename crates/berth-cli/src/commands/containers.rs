@@ -1381,6 +1381,8 @@ pub async fn rename(client: &Client, args: RenameArgs) -> anyhow::Result<ExitCod
     }
 }
 
+/// docker's default `ps` format, which `default_ps_table` lays out by hand.
+#[cfg(test)]
 const PS_FORMAT: &str =
     "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
 
