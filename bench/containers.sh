@@ -13,8 +13,9 @@
 # - `ps -a` with 1000 containers: median through the CLI, and the daemon's own time for
 #   `GET /containers/json?all=1` (curl's time_total)
 # - `exec true` in a running container: median (skipped when the daemon has no exec)
-# - `logs` read back of 100 MiB (lines of 1000 bytes; `--log-opt max-size=1g` so neither
-#   daemon rotates): MB/s through the CLI, and the daemon's own rate through curl
+# - `logs` read back of 100 MiB (lines of LOG_LINE bytes, default 100, about a typical log
+#   line; `--log-opt max-size=1g` so neither daemon rotates): MB/s through the CLI, and the
+#   daemon's own rate through curl
 # A daemon without attach (hijack) cannot run attached: then the `run` rows use `run -d
 # --rm` and wait for the removal, and say so.
 #
@@ -132,7 +133,7 @@ for arg in "$@"; do
     "${d[@]}" rm -f "$exec_name" >/dev/null
 
     logs_name="bench-logs-$$"
-    line=$(printf '%0999d' 0)
+    line=$(printf "%0$((${LOG_LINE:-100} - 1))d" 0)
     "${d[@]}" run -d --name "$logs_name" --network none -l "$LABEL" --log-opt max-size=1g \
         "$IMAGE" sh -c "yes $line | head -c 104857600" >/dev/null
     "${d[@]}" wait "$logs_name" >/dev/null
