@@ -8,17 +8,12 @@
 //! - F46 layer-style payloads through PUT, and HEAD of `../../../../etc/passwd`
 
 use berth_conformance::daemon::describe;
+use berth_conformance::fixture::ok;
 use berth_conformance::Daemon;
-use berth_testutil::image::busybox_image_archive;
 use berth_testutil::{unique_name, Sentinel};
 use std::io::Write;
 use std::path::Path;
 use std::process::Output;
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", describe(&output));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 struct Fixture {
     daemon: Daemon,
@@ -26,13 +21,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Option<Fixture> {
-        if !berth_testutil::is_root() {
-            eprintln!("skipped: containers need root (mounts, namespaces); CI runs as root");
-            return None;
-        }
-        let daemon = Daemon::start();
-        let archive = busybox_image_archive("busybox:latest");
-        ok(daemon.docker(&["load", "-i", archive.to_str().unwrap()]));
+        let daemon = berth_conformance::fixture::daemon_with_busybox()?;
         Some(Fixture { daemon })
     }
 

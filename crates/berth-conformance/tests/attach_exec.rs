@@ -5,21 +5,12 @@
 //! removes its containers before its daemon stops.
 
 use berth_conformance::daemon::describe;
+use berth_conformance::fixture::{ok, stderr};
 use berth_conformance::Daemon;
-use berth_testutil::image::busybox_image_archive;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", describe(&output));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 struct Fixture {
     daemon: Daemon,
@@ -27,13 +18,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Option<Fixture> {
-        if !berth_testutil::is_root() {
-            eprintln!("skipped: containers need root (mounts, namespaces); CI runs as root");
-            return None;
-        }
-        let daemon = Daemon::start();
-        let archive = busybox_image_archive("busybox:latest");
-        ok(daemon.docker(&["load", "-i", archive.to_str().unwrap()]));
+        let daemon = berth_conformance::fixture::daemon_with_busybox()?;
         Some(Fixture { daemon })
     }
 

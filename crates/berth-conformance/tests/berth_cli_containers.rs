@@ -9,7 +9,6 @@
 
 use berth_conformance::daemon::describe;
 use berth_conformance::{bin_path, Daemon};
-use berth_testutil::image::busybox_image_archive;
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -31,13 +30,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Option<Fixture> {
-        if !berth_testutil::is_root() {
-            eprintln!("skipped: containers need root (mounts, namespaces); CI runs as root");
-            return None;
-        }
-        let daemon = Daemon::start();
-        let archive = busybox_image_archive("busybox:latest");
-        ok(daemon.berth(&["load", "-i", archive.to_str().unwrap()]));
+        let daemon = berth_conformance::fixture::daemon_with_busybox()?;
         Some(Fixture { daemon })
     }
 

@@ -4,19 +4,10 @@
 //! stops, so nothing outlives the test.
 
 use berth_conformance::daemon::describe;
+use berth_conformance::fixture::{ok, stderr};
 use berth_conformance::Daemon;
-use berth_testutil::image::busybox_image_archive;
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "{}", describe(&output));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
 
 /// A daemon with busybox loaded; on drop, force-removes every container before the daemon
 /// stops, so no container or shim outlives the test (a live-restore daemon keeps them).
@@ -27,13 +18,7 @@ struct Fixture {
 impl Fixture {
     /// None (the test passes with a note) when not root: containers need mounts.
     fn new() -> Option<Fixture> {
-        if !berth_testutil::is_root() {
-            eprintln!("skipped: containers need root (mounts, namespaces); CI runs as root");
-            return None;
-        }
-        let daemon = Daemon::start();
-        let archive = busybox_image_archive("busybox:latest");
-        ok(daemon.docker(&["load", "-i", archive.to_str().unwrap()]));
+        let daemon = berth_conformance::fixture::daemon_with_busybox()?;
         Some(Fixture { daemon })
     }
 

@@ -4,7 +4,6 @@
 
 use berth_conformance::daemon::describe;
 use berth_conformance::Daemon;
-use berth_testutil::image::busybox_image_archive;
 use std::process::Output;
 
 fn ok(output: Output) -> String {
@@ -19,13 +18,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Option<Fixture> {
-        if !berth_testutil::is_root() {
-            eprintln!("skipped: containers need root (mounts, namespaces); CI runs as root");
-            return None;
-        }
-        let daemon = Daemon::start();
-        let archive = busybox_image_archive("busybox:latest");
-        ok(daemon.docker(&["load", "-i", archive.to_str().unwrap()]));
+        let daemon = berth_conformance::fixture::daemon_with_busybox()?;
         Some(Fixture { daemon })
     }
 
