@@ -49,6 +49,8 @@ stop)
         kill "$(cat "$base/dockerd.pid")" 2>/dev/null || true
         for _ in $(seq 1 100); do [ -f "$base/dockerd.pid" ] || break; sleep 0.1; done
     fi
+    # dockerd bind-mounts its data root onto itself (to make it shared) and leaves it.
+    while mountpoint -q "$data"; do umount "$data"; done
     ;;
 *)
     echo "usage: $0 start|stop" >&2
