@@ -3,6 +3,7 @@
 
 use crate::daemon::{describe, Daemon};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 /// The command's stdout; fails the test (with everything the command printed) unless it
 /// succeeded.
@@ -32,4 +33,18 @@ pub fn daemon_with_busybox() -> Option<Daemon> {
     let archive = berth_testutil::image::busybox_image_archive("busybox:latest");
     ok(daemon.docker(&["load", "-i", archive.to_str().expect("UTF-8 temp path")]));
     Some(daemon)
+}
+
+/// Runs `probe` every 50 ms until it returns `Ok`, for at most `limit`, for states reached
+/// asynchronously (exits, restarts, removals); fails the test with the last `Err`, which
+/// describes what was seen instead.
+pub fn poll<T>(limit: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "{seen}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

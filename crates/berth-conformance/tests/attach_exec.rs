@@ -5,7 +5,7 @@
 //! removes its containers before its daemon stops.
 
 use berth_conformance::daemon::describe;
-use berth_conformance::fixture::{ok, stderr};
+use berth_conformance::fixture::{ok, poll, stderr};
 use berth_conformance::Daemon;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -123,20 +123,14 @@ sys.stdout.write(json.dumps({{"code": p.returncode, "out": out.decode("utf-8", "
 
     /// Polls `docker exec` until `check` holds on its output.
     fn wait_for_exec(&self, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        poll(Duration::from_secs(30), || {
             let out = self.docker(args);
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
-            if check(&text) {
-                return text;
+            match check(&text) {
+                true => Ok(text),
+                false => Err(format!("never held; last: {}", describe(&out))),
             }
-            assert!(
-                Instant::now() < deadline,
-                "never held; last: {}",
-                describe(&out)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 }
 

@@ -8,6 +8,7 @@
 //! every test force-removes its containers before the daemon stops.
 
 use berth_conformance::daemon::describe;
+use berth_conformance::fixture::poll;
 use berth_conformance::{bin_path, Daemon};
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -57,11 +58,10 @@ impl Fixture {
     }
 
     fn wait_until(&self, what: &str, check: impl Fn() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !check() {
-            assert!(Instant::now() < deadline, "never happened: {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll(Duration::from_secs(30), || match check() {
+            true => Ok(()),
+            false => Err(format!("never happened: {what}")),
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! stops.
 
 use berth_conformance::daemon::describe;
-use berth_conformance::fixture::{failed, ok};
+use berth_conformance::fixture::{failed, ok, poll};
 use berth_conformance::Daemon;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -40,18 +40,15 @@ impl Fixture {
 
     /// Polls `inspect -f format` until `check` holds (30 s at most).
     fn wait_for(&self, name: &str, format: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        poll(Duration::from_secs(30), || {
             let out = self.inspect(name, format);
-            if check(&out) {
-                return out;
+            match check(&out) {
+                true => Ok(out),
+                false => Err(format!(
+                    "{name}: condition never held; last {format}: {out}"
+                )),
             }
-            assert!(
-                Instant::now() < deadline,
-                "{name}: condition never held; last {format}: {out}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     /// The actions of this container's events so far, oldest first.

@@ -4,10 +4,10 @@
 //! stops, so nothing outlives the test.
 
 use berth_conformance::daemon::describe;
-use berth_conformance::fixture::{ok, stderr};
+use berth_conformance::fixture::{ok, poll, stderr};
 use berth_conformance::Daemon;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A daemon with busybox loaded; on drop, force-removes every container before the daemon
 /// stops, so no container or shim outlives the test (a live-restore daemon keeps them).
@@ -28,18 +28,13 @@ impl Fixture {
 
     /// Polls `docker ps -a` output until `check` holds or the deadline passes.
     fn wait_for_ps(&self, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        poll(Duration::from_secs(30), || {
             let out = ok(self.docker(args));
-            if check(&out) {
-                return out;
+            match check(&out) {
+                true => Ok(out),
+                false => Err(format!("condition never held; last:\n{out}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "condition never held; last:\n{out}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 }
 

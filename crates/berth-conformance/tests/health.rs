@@ -6,7 +6,7 @@
 //! removes its containers before its daemon stops.
 
 use berth_conformance::daemon::describe;
-use berth_conformance::fixture::ok;
+use berth_conformance::fixture::{ok, poll};
 use berth_conformance::Daemon;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -27,18 +27,13 @@ impl Fixture {
 
     /// Polls `docker args` until `check` holds on its output (30 s deadline).
     fn wait_for(&self, args: &[&str], check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        poll(Duration::from_secs(30), || {
             let out = ok(self.docker(args));
-            if check(&out) {
-                return out;
+            match check(&out) {
+                true => Ok(out),
+                false => Err(format!("{args:?} never satisfied the check; last:\n{out}")),
             }
-            assert!(
-                Instant::now() < deadline,
-                "{args:?} never satisfied the check; last:\n{out}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        })
     }
 
     fn health(&self, name: &str) -> serde_json::Value {

@@ -150,7 +150,7 @@ impl Engine {
             },
         )]);
         for external in ["runc", "crun"] {
-            if find_on_path(external) {
+            if host::on_path(external).is_some() {
                 runtimes.insert(
                     external.into(),
                     RuntimeInfo {
@@ -176,11 +176,6 @@ impl Engine {
         }
         warnings
     }
-}
-
-fn find_on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 impl SystemBackend for Engine {

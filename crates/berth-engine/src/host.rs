@@ -1,5 +1,25 @@
 //! Facts about the host that `/info` and `/version` report, read from /proc and /sys each time
-//! they are asked for (they are cheap, and some change: memory, fds, forwarding).
+//! they are asked for (they are cheap, and some change: memory, fds, forwarding), and where
+//! the programs berthd runs are found.
+
+use std::path::PathBuf;
+
+/// `name` in a directory of PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// One of our own binaries (`berth-shim`, `berth-init`): beside the running berthd, so a
+/// build tree or an install keeps its parts together, else on PATH.
+pub fn companion(name: &str) -> Option<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(name)));
+    beside.filter(|p| p.is_file()).or_else(|| on_path(name))
+}
 
 /// The kernel's release string, e.g. `6.1.0-18-amd64`.
 pub fn kernel_version() -> String {

@@ -753,15 +753,8 @@ pub async fn run(client: &Client, args: RunArgs) -> anyhow::Result<ExitCode> {
         let message = err.to_string();
         report_error("run", &message, false);
         if options.rm {
-            // dockerd removes an auto-remove container whose start failed; make sure of it
-            // (a daemon that does not would leave the wait hanging).
-            let _ = client
-                .send(
-                    Method::DELETE,
-                    &format!("/containers/{}?force=1", escape(&id)),
-                    None,
-                )
-                .await;
+            // The daemon removes an auto-remove container whose start failed (as dockerd
+            // does); docker/cli waits for that removal before it exits.
             let _ = wait.await;
         }
         return Ok(ExitCode::from(start_error_code(&message)));

@@ -101,19 +101,6 @@ pub struct DaemonDefaults {
     pub init_path: Option<std::path::PathBuf>,
 }
 
-/// `berth-init` beside the running binary (berthd), else on PATH.
-fn find_init() -> Option<std::path::PathBuf> {
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join("berth-init")));
-    beside.filter(|p| p.is_file()).or_else(|| {
-        let paths = std::env::var_os("PATH")?;
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("berth-init"))
-            .find(|p| p.is_file())
-    })
-}
-
 /// Docker's `DefaultShmSize`.
 pub const DEFAULT_SHM_SIZE: i64 = 64 << 20;
 /// systemd's default hard `nofile` (the value Docker's containers inherit since moby
@@ -137,7 +124,7 @@ impl DaemonDefaults {
                 soft: 1024.min(host_hard),
                 hard: host_hard,
             }],
-            init_path: find_init(),
+            init_path: crate::host::companion("berth-init"),
             ..DaemonDefaults::docker()
         }
     }

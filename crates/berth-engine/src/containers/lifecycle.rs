@@ -12,26 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The binary next to berthd's own (`berth-shim`, `berth-runc`), if present.
-fn sibling(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.join(name);
-    path.is_file().then_some(path)
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
 /// The container's OCI runtime: berth-runtime inside the shim by default (`berth`), or a
 /// runc-compatible binary on PATH when `HostConfig.Runtime` names one.
 pub(super) fn runtime_choice(runtime: &str) -> Result<RuntimeChoice, ApiError> {
     match runtime {
         "" | "berth" => Ok(RuntimeChoice::Builtin),
-        name @ ("runc" | "crun") => on_path(name)
+        name @ ("runc" | "crun") => crate::host::on_path(name)
             .map(RuntimeChoice::External)
             .ok_or_else(|| ApiError::invalid(format!("unknown or invalid runtime name: {name}"))),
         name => Err(ApiError::invalid(format!(
@@ -45,22 +31,30 @@ pub(super) fn runtime_choice(runtime: &str) -> Result<RuntimeChoice, ApiError> {
 /// running in a container can ever rewrite the binary the shim and its forks run from
 /// (CVE-2019-5736). Falls back to the plain path where the clone is refused.
 fn shim_executable() -> Result<PathBuf, ApiError> {
-    static SEALED: std::sync::OnceLock<Option<std::os::fd::OwnedFd>> = std::sync::OnceLock::new();
-    let path = sibling("berth-shim")
-        .or_else(|| on_path("berth-shim"))
-        .ok_or_else(|| ApiError::system("berth-shim not found next to berthd"))?;
-    let sealed = SEALED.get_or_init(|| {
-        berth_runtime::exeseal::readonly_clone(&path)
-            .inspect_err(|e| tracing::warn!(error = %e, "running the shim from its plain path"))
-            .ok()
+    enum Shim {
+        Sealed(std::os::fd::OwnedFd),
+        Plain(PathBuf),
+    }
+    // Found and sealed once: the start path of every container uses it.
+    static SHIM: std::sync::OnceLock<Option<Shim>> = std::sync::OnceLock::new();
+    let shim = SHIM.get_or_init(|| {
+        let path = crate::host::companion("berth-shim")?;
+        Some(match berth_runtime::exeseal::readonly_clone(&path) {
+            Ok(fd) => Shim::Sealed(fd),
+            Err(e) => {
+                tracing::warn!(error = %e, "running the shim from its plain path");
+                Shim::Plain(path)
+            }
+        })
     });
-    Ok(match sealed {
-        Some(fd) => PathBuf::from(format!(
+    match shim {
+        Some(Shim::Sealed(fd)) => Ok(PathBuf::from(format!(
             "/proc/self/fd/{}",
             std::os::fd::AsRawFd::as_raw_fd(fd)
-        )),
-        None => path,
-    })
+        ))),
+        Some(Shim::Plain(path)) => Ok(path.clone()),
+        None => Err(ApiError::system("berth-shim not found next to berthd")),
+    }
 }
 
 fn socket(record: &ContainerRecord) -> PathBuf {
