@@ -10,6 +10,9 @@ impl ImageStore {
     /// Returns the problems found; empty when the store is consistent. Re-hashes every blob,
     /// so it reads the whole content store.
     pub fn fsck(&self) -> Result<Vec<String>> {
+        // Deletes remove an image's record, then its layers: without their lock a delete
+        // between reading the records and checking the layers looks like a missing layer.
+        let _guard = self.changes();
         let view = self.meta.view()?;
         let mut problems = Vec::new();
         for (name, id) in &view.refs {

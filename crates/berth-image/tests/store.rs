@@ -576,7 +576,7 @@ fn concurrent_loads_and_deletes_of_images_sharing_layers_stay_consistent() {
             s.spawn(move || {
                 for _ in 0..15 {
                     store.load(&bytes[..], &mut |_| {}).unwrap();
-                    assert!(store.fsck().unwrap().is_empty());
+                    assert_eq!(store.fsck().unwrap(), Vec::<String>::new());
                     store.delete(name, false, true, &no_user).unwrap();
                 }
                 store.load(&bytes[..], &mut |_| {}).unwrap();
