@@ -4,7 +4,7 @@
 
 use crate::engine::Engine;
 use crate::events::EventBus;
-use crate::stream::{ChannelWriter, MessageSender};
+use crate::stream::{ChannelWriter, LargeChunks, MessageSender};
 use berth_api::events::EventMessage;
 use berth_api::filters::Filters;
 use berth_api::models::image::{
@@ -22,7 +22,6 @@ use berth_image::{
 use berth_types::reference::Reference;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio_util::io::SyncIoBridge;
 
 /// Docker's zero time, for images never tagged.
 const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -294,7 +293,7 @@ impl ImageBackend for Engine {
         let store = self.image_store().clone();
         let events = self.events_handle();
         tokio::task::spawn_blocking(move || {
-            let reader = SyncIoBridge::new(body);
+            let reader = LargeChunks::spawn(body);
             match store.import(reader, options) {
                 Ok(id) => {
                     messages.send(JsonMessage::status(id.to_string()));
@@ -311,14 +310,14 @@ impl ImageBackend for Engine {
         let store = self.image_store().clone();
         let events = self.events_handle();
         tokio::task::spawn_blocking(move || {
-            let reader = SyncIoBridge::new(body);
+            let reader = LargeChunks::spawn(body);
             let mut progress = |event: LoadEvent| match event {
                 LoadEvent::Loaded { message } => {
                     messages.send(JsonMessage::stream(format!("{message}\n")))
                 }
                 LoadEvent::Unpacking { id, index, total } if !quiet => {
                     let mut message =
-                        JsonMessage::status(format!("Loading layer {}/{total}", index + 1));
+                        JsonMessage::status(format!("Loading layer {index}/{total}"));
                     message.id = Some(id.chars().take(12).collect());
                     messages.send(message);
                 }

@@ -1,10 +1,11 @@
-//! Bridges from blocking work to streamed responses: a `Write` that feeds a channel (image
-//! save), and a sender of Docker's JSON progress messages (load, import).
+//! Bridges between blocking work and the HTTP streams: a `Read` over a request body (load,
+//! import, archive upload), a `Write` that feeds a channel (image save), and a sender of
+//! Docker's JSON progress messages (load, import).
 
 use berth_api::models::progress::JsonMessage;
-use berth_api::ResponseBytes;
+use berth_api::{RequestBody, ResponseBytes};
 use bytes::Bytes;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use tokio::sync::mpsc;
 
 /// Chunks go out at this size; large enough to keep the per-chunk cost small.
@@ -77,6 +78,65 @@ impl MessageSender {
 
     pub fn send(&self, message: JsonMessage) {
         let _ = self.sender.blocking_send(message.to_line());
+    }
+}
+
+/// The request body handed to blocking code in chunks of about 1 MiB: an async task gathers
+/// the body's frames (often 16-32 KiB each), so the extractor wakes once per chunk rather
+/// than once per frame, and writes files in large pieces.
+pub struct LargeChunks {
+    chunks: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl LargeChunks {
+    const CHUNK: usize = 1 << 20;
+
+    pub fn spawn(mut body: RequestBody) -> LargeChunks {
+        use tokio::io::AsyncReadExt;
+        let (sender, chunks) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            loop {
+                let mut chunk = bytes::BytesMut::with_capacity(Self::CHUNK);
+                let result = loop {
+                    match body.read_buf(&mut chunk).await {
+                        Ok(0) => break Ok(true),
+                        Ok(_) if chunk.len() >= Self::CHUNK - 64 * 1024 => break Ok(false),
+                        Ok(_) => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                let done = !matches!(result, Ok(false));
+                let message = match result {
+                    Ok(_) => Ok(chunk.freeze()),
+                    Err(e) => Err(e),
+                };
+                if sender.send(message).await.is_err() || done {
+                    return;
+                }
+            }
+        });
+        LargeChunks {
+            chunks,
+            current: Bytes::new(),
+        }
+    }
+}
+
+impl Read for LargeChunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(Ok(chunk)) if chunk.is_empty() => return Ok(0),
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        bytes::Buf::advance(&mut self.current, n);
+        Ok(n)
     }
 }
 

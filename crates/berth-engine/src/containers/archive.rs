@@ -671,65 +671,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     message
 }
 
-/// The request body handed to blocking code in chunks of about 1 MiB: an async task gathers
-/// the body's frames (often 16-32 KiB each), so the extractor wakes once per chunk rather
-/// than once per frame, and writes files in large pieces.
-struct LargeChunks {
-    chunks: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
-    current: bytes::Bytes,
-}
-
-impl LargeChunks {
-    const CHUNK: usize = 1 << 20;
-
-    fn spawn(mut body: RequestBody) -> LargeChunks {
-        use tokio::io::AsyncReadExt;
-        let (sender, chunks) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            loop {
-                let mut chunk = bytes::BytesMut::with_capacity(Self::CHUNK);
-                let result = loop {
-                    match body.read_buf(&mut chunk).await {
-                        Ok(0) => break Ok(true),
-                        Ok(_) if chunk.len() >= Self::CHUNK - 64 * 1024 => break Ok(false),
-                        Ok(_) => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                let done = !matches!(result, Ok(false));
-                let message = match result {
-                    Ok(_) => Ok(chunk.freeze()),
-                    Err(e) => Err(e),
-                };
-                if sender.send(message).await.is_err() || done {
-                    return;
-                }
-            }
-        });
-        LargeChunks {
-            chunks,
-            current: bytes::Bytes::new(),
-        }
-    }
-}
-
-impl Read for LargeChunks {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.chunks.blocking_recv() {
-                Some(Ok(chunk)) if chunk.is_empty() => return Ok(0),
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        bytes::Buf::advance(&mut self.current, n);
-        Ok(n)
-    }
-}
-
 impl ArchiveBackend for Engine {
     async fn stat_container_path(&self, name: &str, path: &str) -> Result<PathStat, ApiError> {
         let containers = self.containers().clone();
@@ -798,7 +739,7 @@ impl ArchiveBackend for Engine {
         let containers = self.containers().clone();
         let id = containers.store.resolve(name)?;
         let (path, name) = (path.to_string(), name.to_string());
-        let reader = LargeChunks::spawn(body);
+        let reader = crate::stream::LargeChunks::spawn(body);
         blocking(move || {
             let record = containers
                 .store
