@@ -496,6 +496,19 @@ fn cp_to_a_stopped_container_goes_through_its_binds() {
     let out = local.path().join("out.txt");
     ok(f.docker(&["cp", "sb:/data/present.txt", out.to_str().unwrap()]));
     assert_eq!(std::fs::read(&out).unwrap(), b"on the host\n");
+    // Archiving a directory above the bind descends into it, as in the running container.
+    let whole = ok_bytes(f.docker(&["cp", "sb:/", "-"]));
+    let mut found = None;
+    for entry in tar::Archive::new(whole.as_slice()).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        if name.trim_start_matches("./").trim_start_matches('/') == "data/present.txt" {
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
+            found = Some(content);
+        }
+    }
+    assert_eq!(found.as_deref(), Some(&b"on the host\n"[..]));
     // The same through a running container (its own mount namespace).
     ok(f.docker(&["start", "sb"]));
     ok(f.docker(&[

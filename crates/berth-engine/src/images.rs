@@ -316,8 +316,7 @@ impl ImageBackend for Engine {
                     messages.send(JsonMessage::stream(format!("{message}\n")))
                 }
                 LoadEvent::Unpacking { id, index, total } if !quiet => {
-                    let mut message =
-                        JsonMessage::status(format!("Loading layer {index}/{total}"));
+                    let mut message = JsonMessage::status(format!("Loading layer {index}/{total}"));
                     message.id = Some(id.chars().take(12).collect());
                     messages.send(message);
                 }

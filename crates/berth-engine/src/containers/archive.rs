@@ -7,7 +7,8 @@
 //! container is `/proc/<pid>/root`: the container's own mount namespace, binds and volumes
 //! included, opened as a directory fd without joining the namespace or changing its mount
 //! table. A container that is not running gets its snapshot mounted on the bundle's rootfs for
-//! the duration, under its operation lock. Uploads are decompressed in-process (gzip, zstd,
+//! the duration, under its operation lock; paths in its binds are served from their host
+//! sources, and a directory walk above a bind descends into its source. Uploads are decompressed in-process (gzip, zstd,
 //! xz, bzip2) by berth-snapshot's extractor, the same code that applies image layers; nothing
 //! is run from the container and no NSS lookup is made (`copyUIDGID` parses the container's
 //! passwd and group files), CVE-2019-14271 and CVE-2026-41567.
@@ -122,9 +123,17 @@ impl Containers {
             binds,
             _lock: Some(lock),
         };
-        handle.root = Some(Root::open(&rootfs).map_err(|e| {
+        let root = Root::open(&rootfs).map_err(|e| {
             ApiError::system(format!("opening the container's root filesystem: {e}"))
-        })?);
+        })?;
+        // As moby's mountVolumes does for cp: a bind's mountpoint exists in the rootfs even
+        // before the first start (which would create it), so a walk above it finds it.
+        for (dest, source) in &handle.binds {
+            if let Err(err) = create_mountpoint(&root, dest, source.is_dir()) {
+                tracing::debug!(error = %err, dest = %dest.display(), "bind mountpoint for cp");
+            }
+        }
+        handle.root = Some(root);
         Ok(handle)
     }
 
@@ -143,6 +152,21 @@ impl Containers {
             binds: Vec::new(),
             _lock: None,
         })
+    }
+}
+
+fn create_mountpoint(root: &Root, dest: &Path, directory: bool) -> Result<(), SafePathError> {
+    if directory {
+        return root.mkdir_all(dest, 0o755);
+    }
+    match root.stat(dest, true) {
+        Err(e) if e.is_not_found() => {
+            if let Some(parent) = dest.parent() {
+                root.mkdir_all(parent, 0o755)?;
+            }
+            root.create_file(dest, 0o644).map(drop)
+        }
+        other => other.map(drop),
     }
 }
 
@@ -393,6 +417,9 @@ struct TarWriter<W: Write> {
     buffer: Vec<u8>,
     /// (dev, ino) of files with several links, to their first entry name.
     links: HashMap<(u64, u64), Vec<u8>>,
+    /// A stopped container's binds below the walked directory: entry name -> host source.
+    /// The walk continues in the source there, as it would see the running container.
+    binds: HashMap<Vec<u8>, PathBuf>,
 }
 
 impl<W: Write> TarWriter<W> {
@@ -401,7 +428,29 @@ impl<W: Write> TarWriter<W> {
             out,
             buffer: Vec::new(),
             links: HashMap::new(),
+            binds: HashMap::new(),
         }
+    }
+
+    /// The entry named `name` is a bind's destination: archive the bind's source under
+    /// that name (a directory as the root of its own walk, a file through its parent).
+    fn bind_entry(&mut self, source: &Path, name: &[u8]) -> io::Result<()> {
+        let opened = |dir: &Path| {
+            Root::open(dir).map_err(|e| {
+                io::Error::other(format!("opening bind source {}: {e}", source.display()))
+            })
+        };
+        if source.is_dir() {
+            let bind = opened(source)?;
+            let st = bind
+                .stat(Path::new("/"), true)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            return self.directory(&bind, Path::new("/"), name, &st);
+        }
+        let (Some(parent), Some(base)) = (source.parent(), source.file_name()) else {
+            return Ok(());
+        };
+        self.entry(&opened(parent)?, Path::new(base), name)
     }
 
     fn header(&self, st: &Stat, kind: tar::EntryType, size: u64) -> tar::Header {
@@ -498,6 +547,9 @@ impl<W: Write> TarWriter<W> {
 
     /// The entry at `path` inside `root` (not followed), named `name`; directories recurse.
     fn entry(&mut self, root: &Root, path: &Path, name: &[u8]) -> io::Result<()> {
+        if let Some(source) = self.binds.remove(name) {
+            return self.bind_entry(&source, name);
+        }
         let st = match root.stat(path, false) {
             Ok(st) => st,
             // Removed (or swapped) while we walk: leave it out, as tar does.
@@ -575,8 +627,15 @@ impl<W: Write> TarWriter<W> {
     }
 }
 
-/// Tars the object `path` names (moby `archivePath` with `TarResourceRebaseOpts`).
-fn write_archive(root: &Root, path: &ContainerPath, st: &Stat, out: impl Write) -> io::Result<()> {
+/// Tars the object `path` names (moby `archivePath` with `TarResourceRebaseOpts`). `binds`
+/// are a stopped container's (destination, source), for a directory walk to descend into.
+fn write_archive(
+    root: &Root,
+    path: &ContainerPath,
+    st: &Stat,
+    binds: &[(PathBuf, PathBuf)],
+    out: impl Write,
+) -> io::Result<()> {
     let mut writer = TarWriter::new(io::BufWriter::with_capacity(COPY_BUFFER, out));
     let (target, follow) = path.target();
     let prefix: &[u8] = if path.name == "/" {
@@ -585,6 +644,24 @@ fn write_archive(root: &Root, path: &ContainerPath, st: &Stat, out: impl Write) 
         path.name.as_bytes()
     };
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        if !binds.is_empty() {
+            let walked =
+                resolve_in_scope(root, &target).map_err(|e| io::Error::other(e.to_string()))?;
+            for (dest, source) in binds {
+                let Ok(below) = dest.strip_prefix(&walked) else {
+                    continue;
+                };
+                if below.as_os_str().is_empty() {
+                    continue;
+                }
+                let mut name = prefix.to_vec();
+                if !name.is_empty() {
+                    name.push(b'/');
+                }
+                name.extend_from_slice(below.as_os_str().as_bytes());
+                writer.binds.insert(name, source.clone());
+            }
+        }
         // Pin the directory (followed inside the root if it was swapped meanwhile) and walk
         // below it: the walk cannot leave it.
         let dir = root
@@ -720,7 +797,11 @@ impl ArchiveBackend for Engine {
             if let Some(record) = containers.store.get(&id) {
                 containers.publish("archive-path", &record, &[]);
             }
-            if let Err(err) = write_archive(&root, &parsed, &st, writer) {
+            let binds = match root {
+                Placed::Container(_) => handle.binds.as_slice(),
+                Placed::Bind(_) => &[],
+            };
+            if let Err(err) = write_archive(&root, &parsed, &st, binds, writer) {
                 tracing::debug!(error = %err, "container archive ended early");
             }
         });
