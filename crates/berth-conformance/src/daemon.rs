@@ -247,6 +247,11 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();
+        // berthd mounts a tmpfs on an exec root on disk and keeps it while container state
+        // is left in it (a daemon that was killed, a test that left a container).
+        if self.exec_root.join(".berth-tmpfs").exists() {
+            let _ = rustix::mount::unmount(&self.exec_root, rustix::mount::UnmountFlags::DETACH);
+        }
     }
 }
 

@@ -348,3 +348,34 @@ fn shutdown_ends_open_event_streams_and_exits() {
     assert_eq!(response.status, 200);
     assert!(!daemon.socket.exists(), "the socket is removed on shutdown");
 }
+
+fn same_device(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(a).unwrap().dev() == std::fs::metadata(b).unwrap().dev()
+}
+
+#[test]
+fn an_exec_root_on_disk_gets_a_tmpfs_that_a_clean_stop_removes() {
+    let mut daemon = Daemon::start();
+    let parent = &daemon.dir.path().to_path_buf();
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    #[allow(clippy::unnecessary_cast)]
+    if rustix::fs::statfs(parent).unwrap().f_type as i64 == TMPFS_MAGIC {
+        eprintln!("skipped: the test directory is already on tmpfs, so berthd mounts nothing");
+        return;
+    }
+    #[allow(clippy::unnecessary_cast)]
+    let exec_fs = rustix::fs::statfs(&daemon.exec_root).unwrap().f_type as i64;
+    assert_eq!(exec_fs, TMPFS_MAGIC, "{}", daemon.log_text());
+    assert!(!same_device(&daemon.exec_root, parent));
+    daemon.stop();
+    assert!(
+        same_device(&daemon.exec_root, parent),
+        "a clean stop with no containers unmounts the tmpfs"
+    );
+    // An exec root on disk that holds something (state of an older daemon) is left as it is.
+    std::fs::write(daemon.exec_root.join("left-by-someone"), b"").unwrap();
+    daemon.restart();
+    assert!(same_device(&daemon.exec_root, parent));
+    assert!(daemon.exec_root.join("left-by-someone").exists());
+}

@@ -2,6 +2,7 @@
 //! the Docker Engine API until SIGTERM or SIGINT; SIGHUP reloads what is reloadable.
 
 mod config;
+mod exec_root;
 mod hosts;
 mod logging;
 
@@ -126,6 +127,22 @@ async fn run(cli: config::Cli, settings: Settings) -> anyhow::Result<()> {
     // The API socket lives here by default, so group members must be able to traverse it.
     make_private_dir(&exec_root, 0o711)?;
     let _lock = DataRootLock::acquire(&data_root)?;
+    if let Err(err) = exec_root::ensure_tmpfs(&exec_root, 0o711) {
+        tracing::warn!(error = format!("{err:#}"), "the exec root stays on disk");
+    }
+    let result = run_locked(cli, settings, signals, &log).await;
+    exec_root::release_tmpfs(&exec_root);
+    result
+}
+
+/// The daemon's life once it holds the data root.
+async fn run_locked(
+    cli: config::Cli,
+    settings: Settings,
+    signals: Signals,
+    log: &logging::LogHandle,
+) -> anyhow::Result<()> {
+    let data_root = settings.data_root();
     let id = berth_engine::identity::load_or_create(&data_root)?;
     // Opening the store also sweeps what a crash left half-done, so it comes before the
     // sockets: a client never reaches a store that is still being repaired.
@@ -164,7 +181,7 @@ async fn run(cli: config::Cli, settings: Settings) -> anyhow::Result<()> {
     };
     let server = tokio::spawn(serve(listeners, engine.clone(), server_settings));
     tracing::info!(data_root = %data_root.display(), pid = std::process::id(), "berthd started");
-    handle_signals(signals, &cli, &engine, &log, warnings).await?;
+    handle_signals(signals, &cli, &engine, log, warnings).await?;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     shutdown.cancel();
     server.await.context("waiting for the server to stop")?;
