@@ -708,3 +708,32 @@ print("left", len(client.containers.list(all=True, filters={"label": "suite=lc"}
         "logs ['one', 'two']\nlist ['py1']\nlist-status ['py1']\nrestarted running\nrenamed py2\nwait 137\nstopped exited\nleft 0\n"
     );
 }
+
+#[test]
+fn a_start_rewrites_etc_files_a_crash_left_empty_or_missing() {
+    // hosts, hostname and resolv.conf are written without fsync (they derive from the
+    // record): a power loss can leave them empty or gone, and the next start restores them.
+    let Some(f) = Fixture::new() else { return };
+    let id = ok(f.docker(&[
+        "create",
+        "-h",
+        "mybox",
+        "busybox",
+        "cat",
+        "/etc/hosts",
+        "/etc/hostname",
+    ]))
+    .trim()
+    .to_string();
+    let bundle = f.daemon.data_root.join("containers").join(&id);
+    std::fs::write(bundle.join("hosts"), b"").unwrap();
+    std::fs::write(bundle.join("hostname"), b"").unwrap();
+    std::fs::remove_file(bundle.join("resolv.conf")).unwrap();
+    ok(f.docker(&["start", &id]));
+    assert_eq!(f.docker(&["wait", &id]).status.code(), Some(0));
+    let logs = ok(f.docker(&["logs", &id]));
+    assert!(logs.contains("127.0.0.1\tlocalhost"), "{logs}");
+    assert!(logs.lines().any(|l| l == "mybox"), "{logs}");
+    assert!(bundle.join("resolv.conf").exists());
+    ok(f.docker(&["rm", &id]));
+}

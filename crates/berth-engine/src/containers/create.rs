@@ -168,20 +168,14 @@ impl Containers {
             defaults: &DaemonDefaults::for_host(),
             host: &HostFacts::detect(),
         })?;
-        let hostname = format!("{}\n", translated.config.hostname);
         let spec = serde_json::to_vec_pretty(&translated.spec).map_err(ContainerError::from)?;
         let config_json = bundle.join("config.json");
-        let bundle_files: [(&Path, &[u8]); 4] = [
-            (&paths.resolv_conf, &resolv),
-            (&paths.hosts, HOSTS.as_bytes()),
-            (&paths.hostname, hostname.as_bytes()),
-            (&config_json, &spec),
-        ];
-        // The layer and the bundle's files are made durable at the same time, so their
-        // fsyncs share the filesystem's journal commits instead of queueing.
+        write_etc_files(&paths, &translated.config.hostname, &resolv)?;
+        // The layer and config.json are made durable at the same time, so their fsyncs share
+        // the filesystem's journal commits instead of queueing.
         std::thread::scope(|scope| {
             let layer = (!layer_ready).then(|| scope.spawn(prepare_layer));
-            let written = write_all(&bundle_files);
+            let written = write(&config_json, &spec);
             let prepared = match layer.map(|l| l.join()) {
                 Some(Ok(result)) => result.map(drop),
                 Some(Err(panic)) => std::panic::resume_unwind(panic),
@@ -216,6 +210,42 @@ impl Containers {
 /// Writes a file whole: temp name, fsync, rename, so a crash leaves the old or the new.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), ApiError> {
     write_all(&[(path, bytes)])
+}
+
+/// The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, written whole (temp
+/// name, rename) but not synced: they are derived from the record, and a start finds them
+/// again if a crash lost them ([`restore_etc_files`]), as Docker rewrites them at each start.
+fn write_etc_files(paths: &Paths, hostname: &str, resolv: &[u8]) -> Result<(), ApiError> {
+    let hostname = format!("{hostname}\n");
+    let files: [(&Path, &[u8]); 3] = [
+        (&paths.resolv_conf, resolv),
+        (&paths.hosts, HOSTS.as_bytes()),
+        (&paths.hostname, hostname.as_bytes()),
+    ];
+    for (path, bytes) in files {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(ContainerError::io(format!("writing {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Before a start: rewrites the /etc files when a crash left any of them missing or empty
+/// (a file written but never synced can come back empty).
+pub(crate) fn restore_etc_files(record: &ContainerRecord) -> Result<(), ApiError> {
+    let paths = &record.paths;
+    let intact = |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    if intact(&paths.hosts) && intact(&paths.hostname) {
+        // resolv.conf may be legitimately empty (the host's is); it is rewritten only when
+        // missing.
+        if paths.resolv_conf.exists() {
+            return Ok(());
+        }
+    }
+    tracing::warn!(container = %record.id, "rewriting the container's /etc files lost in a crash");
+    let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+    write_etc_files(paths, &record.config.hostname, &resolv)
 }
 
 /// /etc/passwd and /etc/group of a new container's rootfs, read with it mounted.

@@ -109,6 +109,7 @@ impl Containers {
         if reset {
             self.reset_restart_manager(id);
         }
+        super::create::restore_etc_files(&record)?;
         let rootfs = record.paths.bundle.join("rootfs");
         // A failed earlier start may have left it mounted.
         let _ = berth_snapshot::unmount(&rootfs);
