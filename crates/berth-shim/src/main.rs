@@ -2,6 +2,9 @@
 //! readiness line, exits) and `berth-shim serve <args>` (the shim itself).
 
 fn main() {
+    // berthd executes the shim through `/proc/self/fd/N`, which would name the process "N"
+    // in ps, top and /proc/<pid>/comm.
+    let _ = rustix::thread::set_name(c"berth-shim");
     let mut args = std::env::args_os().skip(1);
     let command = args.next();
     let rest: Vec<_> = args.collect();
