@@ -710,9 +710,10 @@ print("left", len(client.containers.list(all=True, filters={"label": "suite=lc"}
 }
 
 #[test]
-fn a_start_rewrites_etc_files_a_crash_left_empty_or_missing() {
-    // hosts, hostname and resolv.conf are written without fsync (they derive from the
-    // record): a power loss can leave them empty or gone, and the next start restores them.
+fn a_start_rewrites_etc_files_a_reboot_or_crash_took() {
+    // hosts, hostname and resolv.conf live on the exec root's tmpfs, unsynced (they derive
+    // from the record): a reboot takes them, a crash can leave one empty, and the next start
+    // writes them again.
     let Some(f) = Fixture::new() else { return };
     let id = ok(f.docker(&[
         "create",
@@ -725,15 +726,20 @@ fn a_start_rewrites_etc_files_a_crash_left_empty_or_missing() {
     ]))
     .trim()
     .to_string();
-    let bundle = f.daemon.data_root.join("containers").join(&id);
-    std::fs::write(bundle.join("hosts"), b"").unwrap();
-    std::fs::write(bundle.join("hostname"), b"").unwrap();
-    std::fs::remove_file(bundle.join("resolv.conf")).unwrap();
+    let etc = f.daemon.exec_root.join("etc").join(&id);
+    let hosts_path = ok(f.docker(&["inspect", "-f", "{{.HostsPath}}", &id]));
+    assert_eq!(hosts_path.trim(), etc.join("hosts").to_str().unwrap());
+    std::fs::remove_dir_all(&etc).unwrap();
     ok(f.docker(&["start", &id]));
     assert_eq!(f.docker(&["wait", &id]).status.code(), Some(0));
     let logs = ok(f.docker(&["logs", &id]));
     assert!(logs.contains("127.0.0.1\tlocalhost"), "{logs}");
     assert!(logs.lines().any(|l| l == "mybox"), "{logs}");
-    assert!(bundle.join("resolv.conf").exists());
+    // An empty file (written, never synced, then a power loss) counts as lost too.
+    std::fs::write(etc.join("hostname"), b"").unwrap();
+    ok(f.docker(&["start", &id]));
+    assert_eq!(f.docker(&["wait", &id]).status.code(), Some(0));
+    assert_eq!(std::fs::read(etc.join("hostname")).unwrap(), b"mybox\n");
     ok(f.docker(&["rm", &id]));
+    assert!(!etc.exists(), "rm removes the container's /etc files");
 }

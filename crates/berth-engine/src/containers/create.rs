@@ -119,15 +119,17 @@ impl Containers {
     ) -> Result<(ContainerRecord, Vec<String>), ApiError> {
         let rootfs = bundle.join("rootfs");
         std::fs::create_dir_all(&rootfs).map_err(ContainerError::io("creating the bundle"))?;
+        let etc = self.exec_root.join("etc").join(id);
         let paths = Paths {
             bundle: bundle.to_path_buf(),
             // The shim's socket lives in this directory and a UNIX socket path must fit in
             // 108 bytes, so the directory is named by the first 128 bits of the ID.
             shim_state: self.exec_root.join("shims").join(&id[..32.min(id.len())]),
             log: bundle.join(format!("{id}-json.log")),
-            hostname: bundle.join("hostname"),
-            hosts: bundle.join("hosts"),
-            resolv_conf: bundle.join("resolv.conf"),
+            hostname: etc.join("hostname"),
+            hosts: etc.join("hosts"),
+            resolv_conf: etc.join("resolv.conf"),
+            etc,
         };
         let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
         let prepare_layer = || -> Result<berth_snapshot::Mount, ApiError> {
@@ -213,9 +215,16 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), ApiError> {
 }
 
 /// The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, written whole (temp
-/// name, rename) but not synced: they are derived from the record, and a start finds them
-/// again if a crash lost them ([`restore_etc_files`]), as Docker rewrites them at each start.
+/// name, rename) but not synced, on the exec root's tmpfs: they are derived from the record,
+/// and a start after a reboot or crash writes them again ([`restore_etc_files`]), as Docker
+/// rewrites them at each start. On disk, each would cost a new inode per container.
 fn write_etc_files(paths: &Paths, hostname: &str, resolv: &[u8]) -> Result<(), ApiError> {
+    if !paths.etc.as_os_str().is_empty() {
+        std::fs::create_dir_all(&paths.etc).map_err(ContainerError::io(format!(
+            "creating {}",
+            paths.etc.display()
+        )))?;
+    }
     let hostname = format!("{hostname}\n");
     let files: [(&Path, &[u8]); 3] = [
         (&paths.resolv_conf, resolv),
@@ -231,8 +240,8 @@ fn write_etc_files(paths: &Paths, hostname: &str, resolv: &[u8]) -> Result<(), A
     Ok(())
 }
 
-/// Before a start: rewrites the /etc files when a crash left any of them missing or empty
-/// (a file written but never synced can come back empty).
+/// Before a start: rewrites the /etc files when they are gone (the exec root is tmpfs) or a
+/// crash left one empty (older records keep them, unsynced, in the bundle).
 pub(crate) fn restore_etc_files(record: &ContainerRecord) -> Result<(), ApiError> {
     let paths = &record.paths;
     let intact = |path: &Path| std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
@@ -243,7 +252,7 @@ pub(crate) fn restore_etc_files(record: &ContainerRecord) -> Result<(), ApiError
             return Ok(());
         }
     }
-    tracing::warn!(container = %record.id, "rewriting the container's /etc files lost in a crash");
+    tracing::debug!(container = %record.id, "writing the container's /etc files again");
     let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
     write_etc_files(paths, &record.config.hostname, &resolv)
 }

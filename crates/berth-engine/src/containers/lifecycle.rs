@@ -624,7 +624,11 @@ impl Containers {
             .remove_container_layer(&record.id)
             .map_err(|e| ApiError::from(ContainerError::from(e)))
             .and_then(|()| remove_dir(&record.paths.bundle))
-            .and_then(|()| remove_dir(&record.paths.shim_state));
+            .and_then(|()| remove_dir(&record.paths.shim_state))
+            .and_then(|()| match record.paths.etc.as_os_str().is_empty() {
+                true => Ok(()),
+                false => remove_dir(&record.paths.etc),
+            });
         if let Err(err) = files {
             let _ = self
                 .store

@@ -65,11 +65,15 @@ pub struct RunState {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(default)]
 pub struct Paths {
-    /// `<data-root>/containers/<id>`: config.json, rootfs mount point, hosts files, log.
+    /// `<data-root>/containers/<id>`: config.json, rootfs mount point, log.
     pub bundle: PathBuf,
     /// `<exec-root>/shims/<id>`: the shim's socket and exit file.
     pub shim_state: PathBuf,
     pub log: PathBuf,
+    /// `<exec-root>/etc/<id>`, holding hostname, hosts and resolv.conf: derived from the
+    /// record, so on tmpfs and written again by a start that finds them gone. Empty in
+    /// records of older versions, whose files are in the bundle.
+    pub etc: PathBuf,
     pub hostname: PathBuf,
     pub hosts: PathBuf,
     pub resolv_conf: PathBuf,
