@@ -411,6 +411,24 @@ print(sorted((c["Path"], c["Kind"]) for c in docker.from_env().containers.get("d
         "committed:one",
     ]));
     assert!(id.trim().starts_with("sha256:"), "{id}");
+    // The committed layer holds the container's changes only: the mount points the image
+    // lacks (/proc, /sys, /dev, /etc/hosts, ...) come from the shared init layer, as
+    // Docker's init layer keeps them out of commits.
+    let top = top_layer_names(&f.daemon.docker(&["save", "committed:one"]).stdout);
+    assert!(top.iter().any(|n| n == "tmp/x"), "{top:?}");
+    for mount_point in [
+        "proc",
+        "sys",
+        "dev",
+        "etc/hosts",
+        "etc/hostname",
+        "etc/resolv.conf",
+    ] {
+        assert!(
+            !top.iter().any(|n| n == mount_point),
+            "{mount_point} in {top:?}"
+        );
+    }
     assert_eq!(
         f.inspect("d1", "{{.State.Status}}"),
         "running",
@@ -478,6 +496,22 @@ print(img.labels)
             "{wanted} in {actions:?}"
         );
     }
+}
+
+/// The entry names of the last layer of a `docker save` archive.
+fn top_layer_names(saved: &[u8]) -> Vec<String> {
+    let mut files = std::collections::HashMap::new();
+    for entry in tar::Archive::new(saved).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        files.insert(name, bytes);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let layers = manifest[0]["Layers"].as_array().unwrap();
+    let top = layers.last().unwrap().as_str().unwrap();
+    tar_names(&files[top])
 }
 
 fn tar_names(bytes: &[u8]) -> Vec<String> {

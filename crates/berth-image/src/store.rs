@@ -458,18 +458,36 @@ impl ImageStore {
         self.meta.set_ref(&target.to_string(), &id, &now_rfc3339())
     }
 
-    /// Prepares container `container_id`'s read-write snapshot over the image's layers and
-    /// returns the mounts of its rootfs.
-    pub fn rootfs_mounts(&self, image: &ImageId, container_id: &str) -> Result<Vec<Mount>> {
+    /// Prepares container `container_id`'s read-write snapshot over the image's layers, with
+    /// the init layer of the mount points the image lacks, and returns the mounts of its
+    /// rootfs.
+    pub fn rootfs_mounts(
+        &self,
+        image: &ImageId,
+        container_id: &str,
+        missing: berth_snapshot::init::MountPoints,
+    ) -> Result<Vec<Mount>> {
+        let top = self.top_chain(image)?;
+        Ok(self
+            .snapshots
+            .prepare_container(container_id, top.as_deref(), missing)?)
+    }
+
+    /// A read-only view of the image's root filesystem (None for an image without layers).
+    pub fn image_mounts(&self, image: &ImageId) -> Result<Option<Vec<Mount>>> {
+        match self.top_chain(image)? {
+            Some(top) => Ok(Some(self.snapshots.mounts(&top)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn top_chain(&self, image: &ImageId) -> Result<Option<String>> {
         let id = image.to_string();
         let stored = self
             .meta
             .image(&id)?
             .ok_or_else(|| ImageError::NotFound(id.clone()))?;
-        let top = stored.top_chain();
-        Ok(self
-            .snapshots
-            .prepare_container(container_id, top.as_deref())?)
+        Ok(stored.top_chain())
     }
 
     /// Removes a container's read-write snapshot (absent is fine).

@@ -104,7 +104,9 @@ fn a_120_layer_image_mounts_as_a_container_rootfs() {
         .load(&archive(&layers, &cfg, &["deep:1"])[..], &mut |_| {})
         .unwrap();
     let container = "c".repeat(64);
-    let mounts = store.rootfs_mounts(&loaded[0].id, &container).unwrap();
+    let mounts = store
+        .rootfs_mounts(&loaded[0].id, &container, Default::default())
+        .unwrap();
     let target = tempfile::tempdir().unwrap();
     assert_eq!(mounts.len(), 1);
     mounts[0].mount(target.path()).unwrap();

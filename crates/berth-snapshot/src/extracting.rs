@@ -143,6 +143,7 @@ impl Extracting {
                 .filter(|d| !d.is_empty()),
             size: self.applied.as_ref().map(|a| a.size),
             created: now(),
+            init: None,
         };
         meta::write(&self.tmp, &info)?;
         match s.publish(&self.tmp, &self.chain_id) {

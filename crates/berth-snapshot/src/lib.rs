@@ -6,12 +6,14 @@
 //! - [`apply`]: OCI layer tar (plain, gzip, zstd) -> layer directory, through the safe-path
 //!   primitive, with whiteouts, limits and the diffID.
 //! - [`diff`]: a container's upper directory -> OCI layer tar, with its diffID.
+//! - [`init`]: the shared init layers that give containers the mount points their image lacks.
 
 pub mod apply;
 pub mod chain;
 pub mod changes;
 pub mod diff;
 mod extracting;
+pub mod init;
 mod layered;
 mod meta;
 mod mount;

@@ -23,6 +23,8 @@ pub enum MetaError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    #[error("invalid snapshot metadata: {0}")]
+    Invalid(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,10 @@ pub struct Info {
     pub size: Option<u64>,
     /// Seconds since the epoch.
     pub created: u64,
+    /// A container's init layer (`init::MountPoints::name`), the lower directory right
+    /// under its own layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<String>,
 }
 
 /// Writes `info` into `dir`, a snapshot's unpublished `tmp-*` directory (no temp name: nothing

@@ -16,6 +16,7 @@
 use crate::apply::ApplyError;
 use crate::chain::{self, ChainError};
 use crate::extracting::{copy_tree, Extracting};
+use crate::init::MountPoints;
 use crate::meta::{self, Info, Kind, MetaError};
 use crate::mount::{self, Mount, MountError};
 use berth_sys::safe_path::{Root, SafePathError};
@@ -127,7 +128,7 @@ impl Snapshotter {
         if driver == Driver::Overlay && !mount::overlay_safe(&root) {
             return Err(SnapshotError::UnsafeRoot(root));
         }
-        for dir in [root.join("snapshots"), root.join("l")] {
+        for dir in [root.join("snapshots"), root.join("l"), root.join("init")] {
             fs::create_dir_all(&dir)
                 .map_err(|source| SnapshotError::Create { path: dir, source })?;
         }
@@ -249,8 +250,14 @@ impl Snapshotter {
     }
 
     /// Creates container `id`'s read-write snapshot over the image whose top layer is
-    /// `image_chain_id` (None for an empty image) and returns the mounts for its rootfs.
-    pub fn prepare_container(&self, id: &str, image_chain_id: Option<&str>) -> Result<Vec<Mount>> {
+    /// `image_chain_id` (None for an empty image), with the init layer of the mount points
+    /// the image lacks (overlay only), and returns the mounts for its rootfs.
+    pub fn prepare_container(
+        &self,
+        id: &str,
+        image_chain_id: Option<&str>,
+        missing: MountPoints,
+    ) -> Result<Vec<Mount>> {
         validate_container_id(id)?;
         if self.dir(id).exists() {
             return Err(SnapshotError::AlreadyExists(id.to_owned()));
@@ -258,6 +265,10 @@ impl Snapshotter {
         if let Some(parent) = image_chain_id {
             self.chain(parent)?;
         }
+        let init = match self.driver == Driver::Overlay && !missing.is_empty() {
+            true => Some(self.init_layer(missing)?),
+            false => None,
+        };
         let tmp = self.make_tmp(self.driver == Driver::Overlay)?;
         let result = (|| {
             if let (Driver::Copy, Some(parent)) = (self.driver, image_chain_id) {
@@ -276,6 +287,7 @@ impl Snapshotter {
                 diff_id: None,
                 size: None,
                 created: now(),
+                init,
             };
             meta::write(&tmp, &info)?;
             self.publish(&tmp, id)
@@ -305,7 +317,19 @@ impl Snapshotter {
                 (lowers, Some((fs_dir.clone(), self.dir(key).join("work"))))
             }
         };
-        let lowerdirs: Vec<PathBuf> = lowers.iter().map(|l| self.link_path(l)).collect();
+        let init = match (&info.kind, &info.init) {
+            (Kind::Container, Some(name)) => {
+                let missing = MountPoints::from_name(name)
+                    .ok_or_else(|| MetaError::Invalid(format!("init layer {name:?}")))?;
+                Some(self.init_layer(missing)?)
+            }
+            _ => None,
+        };
+        let lowerdirs: Vec<PathBuf> = init
+            .map(|name| self.root.join("init").join(name))
+            .into_iter()
+            .chain(lowers.iter().map(|l| self.link_path(l)))
+            .collect();
         Ok(vec![match (upper, lowerdirs.len()) {
             (None, 1) => Mount::bind(&self.fs_dir(key), true),
             (Some((upper, _)), 0) => Mount::bind(&upper, false),
@@ -441,6 +465,16 @@ impl Snapshotter {
                 removed += 1;
             }
         }
+        // Init layers interrupted while being built.
+        let init = self.root.join("init");
+        if let Ok(entries) = fs::read_dir(&init) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                    remove_dir(&entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
         let links = self.root.join("l");
         let entries = fs::read_dir(&links).map_err(|source| SnapshotError::List {
             path: links.clone(),
@@ -460,6 +494,40 @@ impl Snapshotter {
             }
         }
         Ok(removed)
+    }
+
+    /// The init layer holding `missing`, made once per data root (and again if gone):
+    /// built in a `tmp-*` directory, synced, then renamed into place. Returns its name.
+    fn init_layer(&self, missing: MountPoints) -> Result<String> {
+        let name = missing.name();
+        let init = self.root.join("init");
+        if init.join(&name).is_dir() {
+            return Ok(name);
+        }
+        let tmp = init.join(format!("{TMP_PREFIX}{}", random_token(16)));
+        let built = (|| {
+            fs::create_dir(&tmp)?;
+            missing.populate(&tmp)?;
+            rustix::fs::syncfs(fs::File::open(&tmp)?)?;
+            match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &tmp,
+                rustix::fs::CWD,
+                init.join(&name),
+                RenameFlags::NOREPLACE,
+            ) {
+                // Another container made it meanwhile.
+                Ok(()) | Err(rustix::io::Errno::EXIST) | Err(rustix::io::Errno::NOTEMPTY) => {}
+                Err(e) => return Err(io::Error::from(e)),
+            }
+            meta::sync_dir(&init)
+        })();
+        let _ = remove_dir(&tmp);
+        built.map_err(|source| SnapshotError::Create {
+            path: init.join(&name),
+            source,
+        })?;
+        Ok(name)
     }
 
     fn dir(&self, key: &str) -> PathBuf {

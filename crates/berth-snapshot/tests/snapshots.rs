@@ -5,6 +5,7 @@ mod common;
 
 use berth_snapshot::apply::{apply_to_dir, Limits};
 use berth_snapshot::diff::{write_layer, write_tree};
+use berth_snapshot::init::MountPoints;
 use berth_snapshot::{chain, unmount, Driver, Kind, Mount, SnapshotError, Snapshotter, PAGE_LIMIT};
 use berth_testutil::require_root;
 use common::*;
@@ -89,7 +90,9 @@ fn layer_lifecycle(driver: Driver) {
         Err(SnapshotError::HasChildren(_))
     ));
 
-    let mounts = s.prepare_container("c1", Some(&top)).unwrap();
+    let mounts = s
+        .prepare_container("c1", Some(&top), MountPoints::default())
+        .unwrap();
     assert_eq!(s.info("c1").unwrap().kind, Kind::Container);
     match driver {
         Driver::Overlay => {
@@ -109,15 +112,15 @@ fn layer_lifecycle(driver: Driver) {
         }
     }
     assert!(matches!(
-        s.prepare_container("c1", Some(&top)),
+        s.prepare_container("c1", Some(&top), MountPoints::default()),
         Err(SnapshotError::AlreadyExists(_))
     ));
     assert!(matches!(
-        s.prepare_container("../x", None),
+        s.prepare_container("../x", None, MountPoints::default()),
         Err(SnapshotError::InvalidId(_))
     ));
     assert!(matches!(
-        s.prepare_container("c2", Some(&digest(9))),
+        s.prepare_container("c2", Some(&digest(9)), MountPoints::default()),
         Err(SnapshotError::NotFound(_))
     ));
     s.remove("c1").unwrap();
@@ -220,7 +223,9 @@ fn overlay_mounts_a_120_layer_image() {
             .finish();
         parent = Some(add_layer(&s, parent.as_deref(), &tar));
     }
-    let mounts = s.prepare_container("big", parent.as_deref()).unwrap();
+    let mounts = s
+        .prepare_container("big", parent.as_deref(), MountPoints::default())
+        .unwrap();
     assert_eq!(mounts[0].lowerdirs().len(), 120);
     // Docker's arithmetic: relative short links keep the data within one page.
     let relative = mounts[0].data_relative_to(s.root());
@@ -254,7 +259,9 @@ fn container_changes_round_trip_through_diff_and_apply() {
         .file("usr/lib/libc", b"c")
         .finish();
     let base = add_layer(&s, None, &base_tar);
-    let mounts = s.prepare_container("work", Some(&base)).unwrap();
+    let mounts = s
+        .prepare_container("work", Some(&base), MountPoints::default())
+        .unwrap();
     let merged = dir.path().join("merged");
     std::fs::create_dir(&merged).unwrap();
     let before = {
@@ -282,7 +289,9 @@ fn container_changes_round_trip_through_diff_and_apply() {
     assert_eq!(again, tar);
 
     let layer = add_layer(&s, Some(&base), &tar);
-    let mounts = s.prepare_container("replay", Some(&layer)).unwrap();
+    let mounts = s
+        .prepare_container("replay", Some(&layer), MountPoints::default())
+        .unwrap();
     let after = {
         let _m = Mounted::new(&mounts, &merged);
         snapshot_view(&merged)
@@ -449,4 +458,45 @@ fn copy_driver_layers_over_an_uncommitted_parent() {
 fn overlay_driver_layers_over_an_uncommitted_parent() {
     require_root!();
     layers_over_an_uncommitted_parent(Driver::Overlay);
+}
+
+#[test]
+fn an_init_layer_gives_a_container_the_mount_points_its_image_lacks() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Snapshotter::open_with(dir.path(), Driver::Overlay).unwrap();
+    let base = add_layer(&s, None, &Tar::new().file("etc/passwd", b"root").finish());
+    let image_view = dir.path().join("image");
+    std::fs::create_dir(&image_view).unwrap();
+    let missing = {
+        let _m = Mounted::new(&s.mounts(&base).unwrap(), &image_view);
+        MountPoints::missing_in(&image_view).unwrap()
+    };
+    assert_eq!(missing, MountPoints::ALL);
+    let mounts = s.prepare_container("c", Some(&base), missing).unwrap();
+    let lowers = mounts[0].lowerdirs();
+    assert_eq!(lowers.len(), 2);
+    assert_eq!(lowers[0], dir.path().join("init").join(missing.name()));
+    let merged = dir.path().join("merged");
+    std::fs::create_dir(&merged).unwrap();
+    {
+        let _m = Mounted::new(&mounts, &merged);
+        for d in ["proc", "sys", "dev"] {
+            assert!(merged.join(d).is_dir(), "{d}");
+        }
+        for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf", "etc/passwd"] {
+            assert!(merged.join(f).is_file(), "{f}");
+        }
+    }
+    // Nothing of the mount points is in the container's own layer, and a second container
+    // shares the same init layer.
+    assert_eq!(std::fs::read_dir(s.fs_dir("c")).unwrap().count(), 0);
+    let again = s.prepare_container("d", Some(&base), missing).unwrap();
+    assert_eq!(again[0].lowerdirs()[0], lowers[0]);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("init")).unwrap().count(),
+        1
+    );
+    s.remove("c").unwrap();
+    s.remove("d").unwrap();
 }

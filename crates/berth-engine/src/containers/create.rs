@@ -132,28 +132,30 @@ impl Containers {
             etc,
         };
         let resolv = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-        let prepare_layer = || -> Result<berth_snapshot::Mount, ApiError> {
-            let mounts = self
-                .images
-                .rootfs_mounts(image_id, id)
-                .map_err(ContainerError::from)?;
-            mounts
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::system("the image store returned no rootfs mount"))
-        };
-        // A new container sees exactly its image's passwd and group, so only the image's
-        // first container needs its rootfs mounted here: mounting costs little, but the
-        // unmount waits for an RCU grace period.
+        // A new container sees exactly its image's passwd and group, and the image's mount
+        // points, so only the image's first container has the image mounted here (read-only,
+        // on the rootfs mount point): mounting costs little, but the unmount waits for an RCU
+        // grace period.
         let image_key = image_id.to_string();
-        let (user_files, layer_ready) = match cached_user_files(&image_key) {
-            Some(files) => (files, false),
+        let facts = match cached_image_facts(&image_key) {
+            Some(facts) => facts,
             None => {
-                let files = read_user_files(&prepare_layer()?, &rootfs)?;
-                remember_user_files(image_key, files.clone());
-                (Arc::new(files), true)
+                let view = self
+                    .images
+                    .image_mounts(image_id)
+                    .map_err(ContainerError::from)?;
+                let facts = read_image_facts(view.as_ref().and_then(|m| m.first()), &rootfs)?;
+                remember_image_facts(image_key, facts.clone());
+                Arc::new(facts)
             }
         };
+        let prepare_layer = || -> Result<(), ApiError> {
+            self.images
+                .rootfs_mounts(image_id, id, facts.missing_mount_points)
+                .map(drop)
+                .map_err(|e| ContainerError::from(e).into())
+        };
+        let user_files = &facts.user_files;
         let files = ContainerFiles {
             hosts: Some(paths.hosts.clone()),
             hostname: Some(paths.hostname.clone()),
@@ -164,7 +166,7 @@ impl Containers {
             image: image_config,
             id,
             rootfs: &rootfs,
-            user_files: Some(&user_files),
+            user_files: Some(user_files),
             files: &files,
             shared: &SharedNamespaces::default(),
             defaults: &DaemonDefaults::for_host(),
@@ -176,13 +178,11 @@ impl Containers {
         // The layer and config.json are made durable at the same time, so their fsyncs share
         // the filesystem's journal commits instead of queueing.
         std::thread::scope(|scope| {
-            let layer = (!layer_ready).then(|| scope.spawn(prepare_layer));
+            let layer = scope.spawn(prepare_layer);
             let written = write(&config_json, &spec);
-            let prepared = match layer.map(|l| l.join()) {
-                Some(Ok(result)) => result.map(drop),
-                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => Ok(()),
-            };
+            let prepared = layer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             written.and(prepared)
         })?;
         save_seccomp_program(bundle, &translated.spec);
@@ -257,35 +257,58 @@ pub(crate) fn restore_etc_files(record: &ContainerRecord) -> Result<(), ApiError
     write_etc_files(paths, &record.config.hostname, &resolv)
 }
 
-/// /etc/passwd and /etc/group of a new container's rootfs, read with it mounted.
-fn read_user_files(mount: &berth_snapshot::Mount, rootfs: &Path) -> Result<UserFiles, ApiError> {
-    mount.mount(rootfs).map_err(ContainerError::from)?;
-    let read = UserFiles::read(rootfs);
+/// What every container of an image starts from: the image's /etc/passwd and /etc/group,
+/// and the mount points it lacks (given to the container's layer as an init layer).
+#[derive(Clone)]
+struct ImageFacts {
+    user_files: UserFiles,
+    missing_mount_points: berth_snapshot::init::MountPoints,
+}
+
+/// Reads the image's facts with its read-only view mounted on `rootfs` (no view: an image
+/// without layers, which has nothing).
+fn read_image_facts(
+    view: Option<&berth_snapshot::Mount>,
+    rootfs: &Path,
+) -> Result<ImageFacts, ApiError> {
+    let Some(view) = view else {
+        return Ok(ImageFacts {
+            user_files: UserFiles::default(),
+            missing_mount_points: berth_snapshot::init::MountPoints::ALL,
+        });
+    };
+    view.mount(rootfs).map_err(ContainerError::from)?;
+    let user_files = UserFiles::read(rootfs);
+    let missing = berth_snapshot::init::MountPoints::missing_in(rootfs);
     berth_snapshot::unmount(rootfs).map_err(ContainerError::from)?;
-    read.map_err(|e| ApiError::from(crate::container::SpecError::from(e)))
+    Ok(ImageFacts {
+        user_files: user_files.map_err(|e| ApiError::from(crate::container::SpecError::from(e)))?,
+        missing_mount_points: missing.map_err(ContainerError::io(
+            "reading the image's mount points".to_string(),
+        ))?,
+    })
 }
 
-/// /etc/passwd and /etc/group of each image's root filesystem, by image ID. A new container's
-/// layer is empty, so it sees exactly its image's files, and an image ID names its layers'
-/// content. Bounded: starts over when full.
-fn image_user_files() -> &'static Mutex<HashMap<String, Arc<UserFiles>>> {
-    static FILES: OnceLock<Mutex<HashMap<String, Arc<UserFiles>>>> = OnceLock::new();
-    FILES.get_or_init(Default::default)
+/// [`ImageFacts`] by image ID: a new container's layer is empty, so it sees exactly its
+/// image, and an image ID names its layers' content. Bounded: starts over when full.
+fn image_facts() -> &'static Mutex<HashMap<String, Arc<ImageFacts>>> {
+    static FACTS: OnceLock<Mutex<HashMap<String, Arc<ImageFacts>>>> = OnceLock::new();
+    FACTS.get_or_init(Default::default)
 }
 
-const USER_FILES_LIMIT: usize = 256;
+const IMAGE_FACTS_LIMIT: usize = 256;
 
-fn cached_user_files(image: &str) -> Option<Arc<UserFiles>> {
-    let files = image_user_files().lock().unwrap_or_else(|e| e.into_inner());
-    files.get(image).cloned()
+fn cached_image_facts(image: &str) -> Option<Arc<ImageFacts>> {
+    let facts = image_facts().lock().unwrap_or_else(|e| e.into_inner());
+    facts.get(image).cloned()
 }
 
-fn remember_user_files(image: String, read: UserFiles) {
-    let mut files = image_user_files().lock().unwrap_or_else(|e| e.into_inner());
-    if files.len() >= USER_FILES_LIMIT {
-        files.clear();
+fn remember_image_facts(image: String, read: ImageFacts) {
+    let mut facts = image_facts().lock().unwrap_or_else(|e| e.into_inner());
+    if facts.len() >= IMAGE_FACTS_LIMIT {
+        facts.clear();
     }
-    files.insert(image, Arc::new(read));
+    facts.insert(image, Arc::new(read));
 }
 
 /// Puts the compiled seccomp filter next to config.json: compiling Docker's profile costs
