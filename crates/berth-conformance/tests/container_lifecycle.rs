@@ -743,3 +743,38 @@ fn a_start_rewrites_etc_files_a_reboot_or_crash_took() {
     ok(f.docker(&["rm", &id]));
     assert!(!etc.exists(), "rm removes the container's /etc files");
 }
+
+#[test]
+fn a_container_layer_a_crash_took_is_made_again_and_unrecorded_ones_are_swept() {
+    // A container's layer is created and removed without fsync: a crash can take a new
+    // one (the start makes it again, empty as it was) or bring back a removed one (the
+    // daemon's start-up removes it).
+    let Some(mut f) = Fixture::new() else { return };
+    let id = ok(f.docker(&["create", "busybox", "ls", "/proc/self"]))
+        .trim()
+        .to_string();
+    let layers = f.daemon.data_root.join("snapshots").join("snapshots");
+    std::fs::remove_dir_all(layers.join(&id)).unwrap();
+    ok(f.docker(&["start", "-a", &id]));
+    assert!(layers.join(&id).join("meta.json").exists());
+    // A removed container's layer that came back.
+    let gone = ok(f.docker(&["create", "busybox", "true"]))
+        .trim()
+        .to_string();
+    let saved = f.daemon.dir.path().join("saved-layer");
+    std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(layers.join(&gone))
+        .arg(&saved)
+        .status()
+        .unwrap();
+    ok(f.docker(&["rm", &gone]));
+    std::fs::rename(&saved, layers.join(&gone)).unwrap();
+    f.daemon.restart();
+    assert!(!layers.join(&gone).exists(), "swept at start-up");
+    assert!(
+        layers.join(&id).exists(),
+        "a recorded container keeps its layer"
+    );
+    ok(f.docker(&["rm", &id]));
+}

@@ -473,6 +473,36 @@ impl ImageStore {
             .prepare_container(container_id, top.as_deref(), missing)?)
     }
 
+    /// Makes container `container_id`'s layer usable again after a crash took its unsynced
+    /// parts (`Snapshotter::repair_container`).
+    pub fn repair_container_layer(
+        &self,
+        image: &ImageId,
+        container_id: &str,
+        missing: berth_snapshot::init::MountPoints,
+    ) -> Result<()> {
+        let top = self.top_chain(image)?;
+        Ok(self
+            .snapshots
+            .repair_container(container_id, top.as_deref(), missing)?)
+    }
+
+    /// At start-up: removes container layers that no container record names (a removal a
+    /// crash undid, as those are not synced). Returns how many went.
+    pub fn remove_unrecorded_container_layers(
+        &self,
+        recorded: &std::collections::HashSet<String>,
+    ) -> Result<usize> {
+        let mut removed = 0;
+        for info in self.snapshots.list()? {
+            if info.kind == berth_snapshot::Kind::Container && !recorded.contains(&info.key) {
+                self.snapshots.remove(&info.key)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// A read-only view of the image's root filesystem (None for an image without layers).
     pub fn image_mounts(&self, image: &ImageId) -> Result<Option<Vec<Mount>>> {
         match self.top_chain(image)? {

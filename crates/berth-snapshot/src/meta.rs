@@ -67,9 +67,7 @@ pub(crate) fn write(dir: &Path, info: &Info) -> Result<(), MetaError> {
         path: path.clone(),
         source,
     };
-    let json = serde_json::to_vec_pretty(info).map_err(|e| err(io::Error::other(e)))?;
-    let mut file = File::create_new(&path).map_err(err)?;
-    file.write_all(&json).map_err(err)?;
+    let file = write_unsynced(dir, info)?;
     let (file_synced, dir_synced) = std::thread::scope(|scope| {
         let file_sync = scope.spawn(|| file.sync_all());
         let dir_synced = sync_dir(dir);
@@ -79,6 +77,20 @@ pub(crate) fn write(dir: &Path, info: &Info) -> Result<(), MetaError> {
         (file_synced, dir_synced)
     });
     file_synced.and(dir_synced).map_err(err)
+}
+
+/// Writes `info` into `dir` without syncing (a container's layer: see
+/// `Snapshotter::prepare_container`).
+pub(crate) fn write_unsynced(dir: &Path, info: &Info) -> Result<File, MetaError> {
+    let path = dir.join(META_FILE);
+    let err = |source| MetaError::Write {
+        path: path.clone(),
+        source,
+    };
+    let json = serde_json::to_vec_pretty(info).map_err(|e| err(io::Error::other(e)))?;
+    let mut file = File::create_new(&path).map_err(err)?;
+    file.write_all(&json).map_err(err)?;
+    Ok(file)
 }
 
 pub(crate) fn read(dir: &Path) -> Result<Info, MetaError> {

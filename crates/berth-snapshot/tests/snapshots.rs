@@ -500,3 +500,41 @@ fn an_init_layer_gives_a_container_the_mount_points_its_image_lacks() {
     s.remove("c").unwrap();
     s.remove("d").unwrap();
 }
+
+#[test]
+fn a_container_layer_a_crash_damaged_is_repaired_keeping_its_files() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Snapshotter::open_with(dir.path(), Driver::Overlay).unwrap();
+    let base = add_layer(&s, None, &Tar::new().file("etc/passwd", b"root").finish());
+    s.prepare_container("c", Some(&base), MountPoints::ALL)
+        .unwrap();
+    std::fs::write(s.fs_dir("c").join("written"), b"kept").unwrap();
+    // The metadata never reached the disk.
+    let meta = s.fs_dir("c").parent().unwrap().join("meta.json");
+    std::fs::write(&meta, b"").unwrap();
+    assert!(s.mounts("c").is_err());
+    s.repair_container("c", Some(&base), MountPoints::ALL)
+        .unwrap();
+    let mounts = s.mounts("c").unwrap();
+    assert_eq!(
+        mounts[0].lowerdirs().len(),
+        2,
+        "the init layer is back under it"
+    );
+    assert_eq!(
+        std::fs::read(s.fs_dir("c").join("written")).unwrap(),
+        b"kept"
+    );
+    // The whole layer never reached the disk: made anew, empty.
+    std::fs::remove_dir_all(s.fs_dir("c").parent().unwrap()).unwrap();
+    s.repair_container("c", Some(&base), MountPoints::ALL)
+        .unwrap();
+    assert!(s.mounts("c").is_ok());
+    // An intact layer is left alone.
+    std::fs::write(s.fs_dir("c").join("again"), b"x").unwrap();
+    s.repair_container("c", Some(&base), MountPoints::ALL)
+        .unwrap();
+    assert!(s.fs_dir("c").join("again").exists());
+    s.remove("c").unwrap();
+}

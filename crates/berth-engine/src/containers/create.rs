@@ -108,6 +108,41 @@ impl Containers {
         }
     }
 
+    /// The image's [`ImageFacts`], from the cache or read with the image's read-only view
+    /// mounted on `mount_point` for the time of the reading.
+    fn image_facts(
+        &self,
+        image_id: &berth_image::ImageId,
+        mount_point: &Path,
+    ) -> Result<Arc<ImageFacts>, ApiError> {
+        let image_key = image_id.to_string();
+        if let Some(facts) = cached_image_facts(&image_key) {
+            return Ok(facts);
+        }
+        let view = self
+            .images
+            .image_mounts(image_id)
+            .map_err(ContainerError::from)?;
+        let facts = read_image_facts(view.as_ref().and_then(|m| m.first()), mount_point)?;
+        remember_image_facts(image_key, facts.clone());
+        Ok(Arc::new(facts))
+    }
+
+    /// Before a start whose layer would not mount: repairs what a crash took from it (its
+    /// creation is not synced; see `Snapshotter::prepare_container`).
+    pub(crate) fn repair_layer(&self, record: &ContainerRecord) -> Result<(), ApiError> {
+        let image_id: berth_image::ImageId = record
+            .image_id
+            .parse()
+            .map_err(|_| ApiError::system(format!("invalid image ID {}", record.image_id)))?;
+        let rootfs = record.paths.bundle.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(ContainerError::io("creating the bundle"))?;
+        let facts = self.image_facts(&image_id, &rootfs)?;
+        self.images
+            .repair_container_layer(&image_id, &record.id, facts.missing_mount_points)
+            .map_err(|e| ContainerError::from(e).into())
+    }
+
     /// Makes the layer, the files and config.json; returns the record without its name.
     fn build_bundle(
         &self,
@@ -136,19 +171,7 @@ impl Containers {
         // points, so only the image's first container has the image mounted here (read-only,
         // on the rootfs mount point): mounting costs little, but the unmount waits for an RCU
         // grace period.
-        let image_key = image_id.to_string();
-        let facts = match cached_image_facts(&image_key) {
-            Some(facts) => facts,
-            None => {
-                let view = self
-                    .images
-                    .image_mounts(image_id)
-                    .map_err(ContainerError::from)?;
-                let facts = read_image_facts(view.as_ref().and_then(|m| m.first()), &rootfs)?;
-                remember_image_facts(image_key, facts.clone());
-                Arc::new(facts)
-            }
-        };
+        let facts = self.image_facts(image_id, &rootfs)?;
         let prepare_layer = || -> Result<(), ApiError> {
             self.images
                 .rootfs_mounts(image_id, id, facts.missing_mount_points)

@@ -113,11 +113,15 @@ impl Containers {
         let rootfs = record.paths.bundle.join("rootfs");
         // A failed earlier start may have left it mounted.
         let _ = berth_snapshot::unmount(&rootfs);
-        let mounts = self
-            .images
-            .snapshotter()
-            .mounts(id)
-            .map_err(ContainerError::from)?;
+        let snapshots = self.images.snapshotter();
+        let mounts = match snapshots.mounts(id) {
+            Ok(mounts) => mounts,
+            Err(err) => {
+                tracing::warn!(container = %id, error = %err, "repairing the container's layer");
+                self.repair_layer(&record)?;
+                snapshots.mounts(id).map_err(ContainerError::from)?
+            }
+        };
         if let Some(mount) = mounts.first() {
             mount.mount(&rootfs).map_err(ContainerError::from)?;
         }
@@ -285,7 +289,12 @@ impl Containers {
             None => (255, now_rfc3339()),
         };
         let manager = self.restart_manager(id);
-        let record = self.store.update(id, |r| {
+        // An `--rm` container (never one with a restart policy) is removed next, durably.
+        let durability = match record.auto_remove {
+            true => redb::Durability::None,
+            false => redb::Durability::Immediate,
+        };
+        let record = self.store.update_with(id, durability, |r| {
             let ran_for = run_time(&r.state.started_at, &finished_at);
             let delay = manager.decide(
                 restart::Policy::of(&r.host_config.restart_policy),
@@ -724,7 +733,14 @@ impl Containers {
     /// `unless-stopped` or `on-failure` as their rules allow, if they ever ran); `--rm`
     /// containers that exited meanwhile go.
     pub(crate) fn restore(self: &Arc<Self>) {
-        for record in self.store.all() {
+        let records = self.store.all();
+        let recorded = records.iter().map(|r| r.id.clone()).collect();
+        match self.images.remove_unrecorded_container_layers(&recorded) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(layers = n, "removed container layers without a container"),
+            Err(err) => tracing::warn!(error = %err, "sweeping container layers"),
+        }
+        for record in records {
             let id = record.id.clone();
             match record.state.status {
                 Status::Running => {

@@ -166,8 +166,18 @@ impl ContainerStore {
     }
 
     fn write(&self, id: &str, record: Option<&ContainerRecord>) -> Result<(), ContainerError> {
+        self.write_with(id, record, redb::Durability::Immediate)
+    }
+
+    fn write_with(
+        &self,
+        id: &str,
+        record: Option<&ContainerRecord>,
+        durability: redb::Durability,
+    ) -> Result<(), ContainerError> {
         let database: &Database = self.images.database();
-        let txn = database.begin_write().map_err(db_err)?;
+        let mut txn = database.begin_write().map_err(db_err)?;
+        txn.set_durability(durability).map_err(db_err)?;
         {
             let mut table = txn.open_table(CONTAINERS).map_err(db_err)?;
             match record {
@@ -218,13 +228,26 @@ impl ContainerStore {
         id: &str,
         change: impl FnOnce(&mut ContainerRecord) -> T,
     ) -> Result<T, ContainerError> {
+        self.update_with(id, redb::Durability::Immediate, change)
+    }
+
+    /// As [`ContainerStore::update`], with the commit's durability: `None` for a change that
+    /// a durable commit is about to follow (the exit of an `--rm` container, removed next).
+    /// A crash in between finds the record as it was, and start-up reconciles it from the
+    /// shim's exit file as any exit the daemon did not see.
+    pub fn update_with<T>(
+        &self,
+        id: &str,
+        durability: redb::Durability,
+        change: impl FnOnce(&mut ContainerRecord) -> T,
+    ) -> Result<T, ContainerError> {
         let mut entries = self.lock();
         let entry = entries
             .get_mut(id)
             .ok_or_else(|| ContainerError::NotFound(id.to_string()))?;
         let mut record = entry.record.clone();
         let out = change(&mut record);
-        self.write(id, Some(&record))?;
+        self.write_with(id, Some(&record), durability)?;
         let was_running = entry.record.state.status == Status::Running;
         let running = record.state.status == Status::Running;
         entry.record = record;
