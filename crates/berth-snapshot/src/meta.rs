@@ -58,6 +58,22 @@ pub struct Info {
     pub init: Option<String>,
 }
 
+impl Info {
+    /// A container's read-write layer over `parent`, with its init layer.
+    pub(crate) fn container(id: &str, parent: Option<&str>, init: Option<String>) -> Info {
+        Info {
+            key: id.to_owned(),
+            kind: Kind::Container,
+            parent: parent.map(str::to_owned),
+            link: None,
+            diff_id: None,
+            size: None,
+            created: crate::snapshotter::now(),
+            init,
+        }
+    }
+}
+
 /// Writes `info` into `dir`, a snapshot's unpublished `tmp-*` directory (no temp name: nothing
 /// reads it before publication). The file and the directory are synced in parallel, so both
 /// ride one journal commit.

@@ -270,10 +270,7 @@ impl Snapshotter {
         if let Some(parent) = image_chain_id {
             self.chain(parent)?;
         }
-        let init = match self.driver == Driver::Overlay && !missing.is_empty() {
-            true => Some(self.init_layer(missing)?),
-            false => None,
-        };
+        let init = self.init_for(missing)?;
         let tmp = self.make_tmp(self.driver == Driver::Overlay)?;
         let result = (|| {
             if let (Driver::Copy, Some(parent)) = (self.driver, image_chain_id) {
@@ -284,16 +281,7 @@ impl Snapshotter {
                     }
                 })?;
             }
-            let info = Info {
-                key: id.to_owned(),
-                kind: Kind::Container,
-                parent: image_chain_id.map(str::to_owned),
-                link: None,
-                diff_id: None,
-                size: None,
-                created: now(),
-                init,
-            };
+            let info = Info::container(id, image_chain_id, init);
             meta::write_unsynced(&tmp, &info)?;
             self.rename_into_place(&tmp, id)
         })();
@@ -324,10 +312,7 @@ impl Snapshotter {
             return Ok(());
         }
         tracing::warn!(container = %id, "rewriting a container layer's metadata lost in a crash");
-        let init = match self.driver == Driver::Overlay && !missing.is_empty() {
-            true => Some(self.init_layer(missing)?),
-            false => None,
-        };
+        let init = self.init_for(missing)?;
         let subdirs: &[&str] = match self.driver {
             Driver::Overlay => &["fs", "work"],
             Driver::Copy => &["fs"],
@@ -350,17 +335,7 @@ impl Snapshotter {
             }
             _ => {}
         }
-        let info = Info {
-            key: id.to_owned(),
-            kind: Kind::Container,
-            parent: image_chain_id.map(str::to_owned),
-            link: None,
-            diff_id: None,
-            size: None,
-            created: now(),
-            init,
-        };
-        meta::write(&dir, &info)?;
+        meta::write(&dir, &Info::container(id, image_chain_id, init))?;
         Ok(())
     }
 
@@ -563,6 +538,15 @@ impl Snapshotter {
             }
         }
         Ok(removed)
+    }
+
+    /// The init layer a new container layer stands on (overlay only; none when the image
+    /// lacks nothing).
+    fn init_for(&self, missing: MountPoints) -> Result<Option<String>> {
+        match self.driver == Driver::Overlay && !missing.is_empty() {
+            true => Ok(Some(self.init_layer(missing)?)),
+            false => Ok(None),
+        }
     }
 
     /// The init layer holding `missing`, made once per data root (and again if gone):
